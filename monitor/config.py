@@ -1,0 +1,342 @@
+"""Load and validate `config/monitor.toml`, `config/stories/*.toml` and the environment.
+
+This is the only module that reads the environment. Every problem is reported at once, one
+line each, naming the file, the key path and what to do:
+
+    config/monitor.toml: feeds[2].url: not an http(s) URL: 'htp://x'. Hint: url = "https://example.org/rss"
+
+Secrets never live in the files: a value may say `${SLACK_WEBHOOK_URL}` and the variable is
+substituted at load time; a missing variable names the variable to set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .story import Story
+
+SERVICE_FILE = "monitor.toml"
+STORIES_DIR = "stories"
+DEFAULT_CONFIG_DIR = "config"
+DEFAULT_STATE_DIR = "state"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def parse_duration(value: Any) -> float:
+    """'15m' -> 900.0; numbers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like \"15m\" or \"30s\", got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"expected a duration like \"15m\" or \"30s\", got {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {v!r}")
+    return v
+
+
+class Service(Strict):
+    poll_interval: float = Field(default=900, description="How often each feed is polled.")
+    jitter: float = Field(default=30, description="Random delay added to each poll.")
+    timeout: float = Field(default=30, description="Total time allowed for one fetch.")
+    connect_timeout: float = Field(default=10, description="Time allowed to connect.")
+    max_bytes: int = Field(default=10_000_000, gt=0, description="Largest feed body accepted.")
+    max_redirects: int = Field(default=5, ge=0, description="Redirects followed per fetch.")
+    database: str = Field(default="monitor.db", description="SQLite file, relative to the state dir.")
+    workers: int = Field(default=4, ge=1, le=64, description="Feeds fetched at once.")
+    failing_after: int = Field(default=3, ge=1, description="Errors in a row before an ops alert.")
+    max_backoff: float = Field(default=6 * 3600, description="Longest wait after repeated errors.")
+    retention_days: int = Field(default=90, ge=1, description="Days to keep non-relevant items.")
+
+    @field_validator(
+        "poll_interval", "jitter", "timeout", "connect_timeout", "max_backoff", mode="before"
+    )
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class Feed(Strict):
+    url: str
+    title: str = ""
+    interval: float | None = Field(default=None, description="Overrides service.poll_interval.")
+    enabled: bool = True
+
+    _url = field_validator("url")(lambda cls, v: _check_http_url(v))
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+
+class Target(Strict):
+    url: str = Field(description="An Apprise URL; put secrets in ${ENV_VARS}.")
+    name: str = ""
+    tags: list[str] = Field(default_factory=list, description="'ops' receives feed health alerts.")
+    stories: list[str] = Field(default_factory=list, description="Only these stories (all if empty).")
+    kinds: list[str] = Field(default_factory=list, description="Only these alert kinds.")
+    actors: list[str] = Field(default_factory=list, description="Only alerts about these actors.")
+    mode: Literal["instant", "digest"] = "instant"
+    digest_every: float = Field(default=3600, description="Digest period for mode = 'digest'.")
+    rate_limit: int = Field(default=20, ge=1, description="Messages per hour before folding.")
+    quiet_hours: str | None = Field(default=None, description="'22:00-07:00' (UTC): hold, then digest.")
+
+    @field_validator("digest_every", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d\d:\d\d-\d\d:\d\d", v):
+            raise ValueError(f"expected 'HH:MM-HH:MM', got {v!r}")
+        return v
+
+
+class Notify(Strict):
+    targets: list[Target] = Field(default_factory=list)
+    retry_max_age: float = Field(default=24 * 3600, description="Give up on a delivery after this.")
+    retry_base: float = Field(default=30, description="First retry delay; doubles each time.")
+    retry_cap: float = Field(default=3600, description="Longest delay between retries.")
+
+    @field_validator("retry_max_age", "retry_base", "retry_cap", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class ServiceFile(Strict):
+    service: Service = Field(default_factory=Service)
+    feeds: list[Feed] = Field(default_factory=list)
+    notify: Notify = Field(default_factory=Notify)
+
+
+@dataclass(frozen=True)
+class Config:
+    config_dir: Path
+    state_dir: Path
+    service: Service
+    feeds: tuple[Feed, ...]
+    notify: Notify
+    stories: tuple[Story, ...]
+    secrets: tuple[str, ...] = ()  # resolved secret values, for log redaction
+
+    @property
+    def database(self) -> Path:
+        return self.state_dir / self.service.database
+
+    def feed(self, url: str) -> Feed | None:
+        return next((f for f in self.feeds if f.url == url), None)
+
+    def interval(self, feed: Feed) -> float:
+        return feed.interval if feed.interval is not None else self.service.poll_interval
+
+
+# ---------------------------------------------------------------- locations
+
+
+def config_dir(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG_DIR)
+
+
+def state_dir(explicit: str | os.PathLike | None = None) -> Path:
+    return Path(explicit or os.environ.get("MONITOR_STATE") or DEFAULT_STATE_DIR)
+
+
+def env_notify_urls() -> list[str]:
+    """Extra Apprise targets from MONITOR_NOTIFY_URLS (space or comma separated)."""
+    raw = os.environ.get("MONITOR_NOTIFY_URLS", "")
+    return [u for u in re.split(r"[\s,]+", raw) if u]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Config:
+    """Read every config file; raise ConfigError listing every problem."""
+    cdir, sdir = config_dir(config), state_dir(state)
+    problems: list[str] = []
+    secrets: list[str] = []
+    service_path = cdir / SERVICE_FILE
+    if not cdir.is_dir():
+        raise ConfigError([f"{cdir}: config directory not found. Hint: pass --config DIR or set MONITOR_CONFIG"])
+    service = ServiceFile()
+    if service_path.exists():
+        data = _read_toml(service_path, problems)
+        if data is not None:
+            data = _substitute_env(data, service_path, problems, secrets)
+            service = _validate(ServiceFile, data, service_path, problems) or service
+    else:
+        problems.append(f"{service_path}: file not found. Hint: copy config/monitor.toml from the project")
+    stories = load_stories(cdir / STORIES_DIR, problems)
+    extra = [Target(url=u, name=f"MONITOR_NOTIFY_URLS[{i}]") for i, u in enumerate(env_notify_urls())]
+    secrets += [t.url for t in extra]
+    _check_feeds(service, service_path, problems)
+    if problems:
+        raise ConfigError(problems)
+    notify = service.notify.model_copy(update={"targets": [*service.notify.targets, *extra]})
+    return Config(
+        config_dir=cdir,
+        state_dir=sdir,
+        service=service.service,
+        feeds=tuple(f for f in service.feeds),
+        notify=notify,
+        stories=tuple(stories),
+        secrets=tuple(s for s in secrets if s),
+    )
+
+
+def load_stories(directory: Path, problems: list[str]) -> list[Story]:
+    stories: list[Story] = []
+    if not directory.is_dir():
+        problems.append(f"{directory}: no stories directory. Hint: add one story file, e.g. {directory}/my-story.toml")
+        return stories
+    paths = sorted(directory.glob("*.toml"))
+    if not paths:
+        problems.append(f"{directory}: no story files (*.toml). Hint: copy the shipped story and edit it")
+    seen: dict[str, Path] = {}
+    for path in paths:
+        story = load_story(path, problems)
+        if story is None:
+            continue
+        if story.id in seen:
+            problems.append(f"{path}: id: story id {story.id!r} is also used by {seen[story.id]}. Hint: give each story its own id")
+            continue
+        seen[story.id] = path
+        stories.append(story)
+    return stories
+
+
+def load_story(path: Path, problems: list[str] | None = None) -> Story | None:
+    """Load one story file. With `problems` given, append to it; otherwise raise ConfigError."""
+    own = problems is None
+    problems = [] if problems is None else problems
+    before = len(problems)
+    data = _read_toml(path, problems)
+    story = _validate(Story, data, path, problems) if data is not None else None
+    if story is not None:
+        _check_story(story, path, problems)
+    if own and len(problems) > before:
+        raise ConfigError(problems)
+    return story if len(problems) == before else None
+
+
+def _read_toml(path: Path, problems: list[str]) -> dict | None:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"{path}: invalid TOML: {exc}. Hint: check quotes and brackets on that line")
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror}")
+    return None
+
+
+def _substitute_env(data: Any, path: Path, problems: list[str], secrets: list[str], loc: str = "") -> Any:
+    if isinstance(data, dict):
+        return {k: _substitute_env(v, path, problems, secrets, _join(loc, k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_substitute_env(v, path, problems, secrets, f"{loc}[{i}]") for i, v in enumerate(data)]
+    if isinstance(data, str) and "${" in data:
+        def sub(m: re.Match) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                problems.append(f"{path}: {loc}: environment variable {name} is not set. Hint: export {name}=... before starting")
+                return ""
+            secrets.append(os.environ[name])
+            return os.environ[name]
+
+        return _ENV_REF.sub(sub, data)
+    return data
+
+
+def _join(loc: str, key: str) -> str:
+    return f"{loc}.{key}" if loc else key
+
+
+def _validate(model: type[BaseModel], data: dict, path: Path, problems: list[str]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(f"{path}: {_loc(err['loc'])}: {_explain(err)}")
+    return None
+
+
+def _loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out = out + f"[{part}]" if isinstance(part, int) else _join(out, str(part))
+    return out or "(top level)"
+
+
+def _explain(err: dict) -> str:
+    kind, got = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key. Hint: check its spelling against the config reference in the README, or remove it"
+    if kind == "missing":
+        return "required key is missing. Hint: add it"
+    msg = err["msg"].removeprefix("Value error, ")
+    shown = repr(got) if not isinstance(got, (dict, list)) or len(repr(got)) < 60 else type(got).__name__
+    hint = {
+        "list_type": "Hint: write a list, e.g. [\"a\", \"b\"]",
+        "string_type": "Hint: put the value in double quotes",
+        "int_parsing": "Hint: write a whole number without quotes",
+        "float_parsing": "Hint: write a number without quotes",
+        "bool_type": "Hint: write true or false",
+        "bool_parsing": "Hint: write true or false",
+        "string_pattern_mismatch": "Hint: use lower-case letters, digits and _",
+    }.get(kind, "")
+    return f"{msg}, got {shown}" + (f". {hint}" if hint else "")
+
+
+def _check_feeds(service: ServiceFile, path: Path, problems: list[str]) -> None:
+    seen: set[str] = set()
+    for i, feed in enumerate(service.feeds):
+        if feed.url in seen:
+            problems.append(f"{path}: feeds[{i}].url: duplicate feed {feed.url}. Hint: remove one of them")
+        seen.add(feed.url)
+
+
+def _check_story(story: Story, path: Path, problems: list[str]) -> None:
+    actor_ids = [a.id for a in story.actors]
+    for i, actor in enumerate(story.actors):
+        if actor_ids.count(actor.id) > 1 and actor_ids.index(actor.id) != i:
+            problems.append(f"{path}: actors[{i}].id: duplicate actor id {actor.id!r}. Hint: ids must be unique")
+        for j, amb in enumerate(actor.ambiguous):
+            if amb not in actor.aliases and amb != actor.name:
+                problems.append(
+                    f"{path}: actors[{i}].ambiguous[{j}]: {amb!r} is not one of the actor's aliases. "
+                    f"Hint: add it to aliases too"
+                )
+    kinds = {f.id for f in story.figures}
+    for i, fig in enumerate(story.known.figures):
+        if fig.kind not in kinds:
+            problems.append(f"{path}: known.figures[{i}].kind: unknown figure kind {fig.kind!r}. Hint: one of {sorted(kinds)}")
+    for i, st in enumerate(story.known.statements):
+        if st.actor not in actor_ids:
+            problems.append(f"{path}: known.statements[{i}].actor: unknown actor {st.actor!r}. Hint: use an id from [[actors]]")

@@ -1,0 +1,32 @@
+"""The MonitorError hierarchy: expected failures, each naming the thing, the phase and a fix."""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """An expected failure: shown to the user as one line, never as a traceback."""
+
+
+class ConfigError(MonitorError):
+    """Invalid configuration; carries every problem found, one line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class FeedError(MonitorError):
+    """A feed could not be fetched or parsed. str() names the feed, the phase and the cause."""
+
+    def __init__(self, url: str, message: str, *, status: int | None = None, reason: str = "error",
+                 retry_after: float | None = None):
+        self.url = url
+        self.message = message
+        self.status = status
+        self.reason = reason  # short stable key for metrics: timeout, dns, http_404, too_large, ...
+        self.retry_after = retry_after
+        super().__init__(f"{url}: {message}")
+
+
+class NotifyError(MonitorError):
+    """A notification target refused or failed; names the target in privacy form."""
