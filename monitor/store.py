@@ -1,0 +1,492 @@
+"""The only SQL: schema, migrations and transactions, on SQLite through sqlite-utils (WAL mode).
+
+Tables
+  feeds           one row per feed URL: fetch state (ETag, Last-Modified), health, backoff
+  items           every stored item, unique by (feed_url, item_id) and by canonical link
+  matches         one row per (item, story) that the matcher found relevant
+  events          alert events (new statement, new figure, feed health), unique by key
+  event_sources   every item that reported an event (syndicated repeats attach here)
+  deliveries      the outbox: one row per (event, target) with its delivery state
+
+A poll's items, matches, events and their pending deliveries are written in ONE transaction
+(`save_poll`), so a crash never leaves an event without its deliveries or an item without its
+match. The schema version lives in `PRAGMA user_version`; `migrate()` brings older files up.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .models import Alert, FeedResult, Item, Match
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    etag TEXT,
+    last_modified TEXT,
+    last_poll TEXT,
+    last_success TEXT,
+    last_status INTEGER,
+    last_error TEXT,
+    error_reason TEXT,
+    consecutive_errors INTEGER NOT NULL DEFAULT 0,
+    items INTEGER NOT NULL DEFAULT 0,
+    next_poll TEXT,
+    gone INTEGER NOT NULL DEFAULT 0,
+    moved_to TEXT,
+    failing_alerted INTEGER NOT NULL DEFAULT 0,
+    last_duration REAL
+);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    feed_url TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    link TEXT,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    published TEXT,
+    authors TEXT NOT NULL DEFAULT '[]',
+    feed_title TEXT NOT NULL DEFAULT '',
+    fetched_at TEXT NOT NULL,
+    relevant INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_feed_item ON items (feed_url, item_id);
+CREATE UNIQUE INDEX IF NOT EXISTS items_link ON items (link) WHERE link IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_fetched ON items (fetched_at);
+CREATE TABLE IF NOT EXISTS matches (
+    item INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
+    story TEXT NOT NULL,
+    score REAL NOT NULL,
+    actors TEXT NOT NULL,
+    claims TEXT NOT NULL,
+    hits TEXT NOT NULL,
+    PRIMARY KEY (item, story)
+);
+CREATE INDEX IF NOT EXISTS matches_story ON matches (story);
+CREATE TABLE IF NOT EXISTS events (
+    key TEXT PRIMARY KEY,
+    story TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    link TEXT,
+    outlet TEXT NOT NULL DEFAULT '',
+    item INTEGER,
+    feed_url TEXT,
+    actor TEXT,
+    published TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    sources INTEGER NOT NULL DEFAULT 1,
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_story ON events (story, created_at);
+CREATE TABLE IF NOT EXISTS event_sources (
+    event TEXT NOT NULL REFERENCES events (key),
+    item INTEGER,
+    link TEXT,
+    outlet TEXT NOT NULL DEFAULT '',
+    seen_at TEXT NOT NULL,
+    PRIMARY KEY (event, link)
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    event TEXT NOT NULL REFERENCES events (key),
+    target TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    sent_at TEXT,
+    last_error TEXT,
+    digest INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS deliveries_event_target ON deliveries (event, target);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);
+"""
+
+_MIGRATIONS: dict[int, str] = {
+    # version -> SQL that brings version-1 to version. 1 is the initial schema above.
+}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds") if dt else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers about one feed."""
+
+    url: str
+    title: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    last_poll: str | None = None
+    last_success: str | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    error_reason: str | None = None
+    consecutive_errors: int = 0
+    items: int = 0
+    next_poll: str | None = None
+    gone: bool = False
+    moved_to: str | None = None
+    failing_alerted: bool = False
+    last_duration: float | None = None
+
+
+@dataclass
+class PollWrite:
+    """Everything one poll of one feed writes, in one transaction."""
+
+    result: FeedResult
+    items: list[Item] = field(default_factory=list)
+    matches: dict[str, list[Match]] = field(default_factory=dict)  # item.id -> relevant matches
+    alerts: list[Alert] = field(default_factory=list)  # new events
+    repeats: list[tuple[str, Item]] = field(default_factory=list)  # (event key, item) sources
+    deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event key, target id)
+    feed_update: dict[str, Any] = field(default_factory=dict)  # extra feeds columns
+
+
+class Store:
+    """A SQLite file opened in WAL mode. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self.lock = threading.RLock()
+        with self.lock:
+            self.db.enable_wal()
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.migrate()
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # ------------------------------------------------------------ schema
+
+    def migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path}: schema version {version} is newer than this program's "
+                f"({SCHEMA_VERSION}); upgrade story-monitor"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        steps = [_SCHEMA] if version == 0 else [_MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1)]
+        with self.db.atomic():  # executescript() would commit midway: run statement by statement
+            for script in steps:
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def writable(self) -> str | None:
+        """None when the store accepts writes, else the reason."""
+        try:
+            with self.lock, self.db.atomic():
+                self.db.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
+                self.db.execute("DELETE FROM _probe")
+        except sqlite3.Error as exc:
+            return f"store not writable: {exc}"
+        return None
+
+    # ------------------------------------------------------------ feeds
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
+        """Make sure every configured (url, title) has a row."""
+        with self.lock, self.db.atomic():
+            for url, title in feeds:
+                self.db.execute(
+                    "INSERT INTO feeds (url, title) VALUES (?, ?) "
+                    "ON CONFLICT (url) DO UPDATE SET title = excluded.title WHERE excluded.title != ''",
+                    [url, title],
+                )
+
+    def feed(self, url: str) -> FeedState:
+        with self.lock:
+            rows = list(self.db.query("SELECT * FROM feeds WHERE url = ?", [url]))
+        return _feed_state(rows[0]) if rows else FeedState(url=url)
+
+    def feeds(self) -> list[FeedState]:
+        with self.lock:
+            return [_feed_state(r) for r in self.db.query("SELECT * FROM feeds ORDER BY url")]
+
+    # ------------------------------------------------------------ items
+
+    def unseen(self, items: Iterable[Item]) -> list[Item]:
+        """The items not stored yet: new (feed, id) and new canonical link. Keeps feed order."""
+        out: list[Item] = []
+        seen_links: set[str] = set()
+        seen_ids: set[str] = set()
+        with self.lock:
+            for item in items:
+                if item.id in seen_ids or (item.link and item.link in seen_links):
+                    continue
+                seen_ids.add(item.id)
+                if item.link:
+                    seen_links.add(item.link)
+                row = self.db.execute(
+                    "SELECT 1 FROM items WHERE (feed_url = ? AND item_id = ?) OR link = ? LIMIT 1",
+                    [item.feed_url, item.id, item.link],
+                ).fetchone()
+                if row is None:
+                    out.append(item)
+        return out
+
+    def find_item(self, link: str) -> Item | None:
+        with self.lock:
+            rows = list(self.db.query("SELECT * FROM items WHERE link = ? LIMIT 1", [link]))
+        return _item(rows[0]) if rows else None
+
+    def items(self, story: str | None = None, relevant_only: bool = False, limit: int = 100) -> list[dict]:
+        sql = "SELECT items.*, matches.story, matches.score, matches.actors, matches.claims FROM items "
+        sql += "JOIN matches ON matches.item = items.id " if relevant_only or story else "LEFT JOIN matches ON matches.item = items.id "
+        args: list[Any] = []
+        if story:
+            sql += "WHERE matches.story = ? "
+            args.append(story)
+        sql += "ORDER BY items.id DESC LIMIT ?"
+        args.append(limit)
+        with self.lock:
+            return list(self.db.query(sql, args))
+
+    # ------------------------------------------------------------ the poll transaction
+
+    def save_poll(self, w: PollWrite) -> None:
+        """Items, matches, events, sources, deliveries and feed state: all or nothing."""
+        r = w.result
+        stamp = now()
+        with self.lock, self.db.atomic():
+            rowids: dict[str, int] = {}
+            for item in w.items:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO items (feed_url, item_id, link, title, text, published, "
+                    "authors, feed_title, fetched_at, relevant) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [item.feed_url, item.id, item.link, item.title, item.text, _iso(item.published),
+                     json.dumps(list(item.authors)), item.feed_title, stamp,
+                     1 if w.matches.get(item.id) else 0],
+                )
+                if cur.rowcount:
+                    rowids[item.id] = cur.lastrowid
+            for item_id, matches in w.matches.items():
+                if item_id not in rowids:
+                    continue
+                for m in matches:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO matches (item, story, score, actors, claims, hits) "
+                        "VALUES (?,?,?,?,?,?)",
+                        [rowids[item_id], m.story, m.score, json.dumps(list(m.actors)),
+                         json.dumps(list(m.claims)), json.dumps([asdict(h) for h in m.hits])],
+                    )
+            for a in w.alerts:
+                self._insert_event(a, rowids.get(a.item_id or ""), stamp)
+            for key, item in w.repeats:
+                self._add_source(key, rowids.get(item.id), item.link, item.feed_title, stamp)
+            for key, target in w.deliveries:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO deliveries (event, target, next_attempt, created_at) "
+                    "VALUES (?,?,?,?)",
+                    [key, target, stamp, stamp],
+                )
+            self._update_feed(r, len(rowids), stamp, w.feed_update)
+
+    def _insert_event(self, a: Alert, item_rowid: int | None, stamp: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO events (key, story, kind, title, body, link, outlet, item, feed_url, "
+            "actor, published, created_at, updated_at, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [a.key, a.story, a.kind, a.title, a.body, a.link, a.outlet, item_rowid, a.feed_url,
+             a.actor, _iso(a.published), stamp, stamp, json.dumps(a.data, default=str)],
+        )
+        if a.link:
+            self.db.execute(
+                "INSERT OR IGNORE INTO event_sources (event, item, link, outlet, seen_at) VALUES (?,?,?,?,?)",
+                [a.key, item_rowid, a.link, a.outlet, stamp],
+            )
+
+    def _add_source(self, key: str, item_rowid: int | None, link: str | None, outlet: str, stamp: str) -> None:
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO event_sources (event, item, link, outlet, seen_at) VALUES (?,?,?,?,?)",
+            [key, item_rowid, link or f"item:{item_rowid}", outlet, stamp],
+        )
+        if cur.rowcount:
+            self.db.execute(
+                "UPDATE events SET sources = sources + 1, updated_at = ? WHERE key = ?", [stamp, key]
+            )
+
+    def _update_feed(self, r: FeedResult, new_items: int, stamp: str, extra: dict[str, Any]) -> None:
+        cols: dict[str, Any] = {"last_poll": stamp, "last_status": r.status, "last_duration": r.elapsed}
+        if r.error is None:
+            cols.update(last_success=stamp, last_error=None, error_reason=None, consecutive_errors=0)
+            if not r.not_modified:
+                cols.update(etag=r.etag, last_modified=r.last_modified)
+        else:
+            cols.update(last_error=r.error)
+        cols.update(extra)
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        args = list(cols.values())
+        if r.error is not None:
+            sets += ", consecutive_errors = consecutive_errors + 1"
+        sets += ", items = items + ?"
+        args.append(new_items)
+        self.db.execute(f"INSERT OR IGNORE INTO feeds (url) VALUES (?)", [r.feed_url])
+        self.db.execute(f"UPDATE feeds SET {sets} WHERE url = ?", [*args, r.feed_url])
+
+    def update_feed(self, url: str, **cols: Any) -> None:
+        with self.lock, self.db.atomic():
+            self.db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", [url])
+            if cols:
+                sets = ", ".join(f"{k} = ?" for k in cols)
+                self.db.execute(f"UPDATE feeds SET {sets} WHERE url = ?", [*cols.values(), url])
+
+    def save_alerts(self, alerts: list[Alert], deliveries: list[tuple[str, str]]) -> None:
+        """Events outside a poll (operator alerts), with their deliveries, in one transaction."""
+        stamp = now()
+        with self.lock, self.db.atomic():
+            for a in alerts:
+                self._insert_event(a, None, stamp)
+            for key, target in deliveries:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO deliveries (event, target, next_attempt, created_at) VALUES (?,?,?,?)",
+                    [key, target, stamp, stamp],
+                )
+
+    # ------------------------------------------------------------ events
+
+    def alerts(self, story: str | None = None) -> list[Alert]:
+        """Stored events as Alerts, oldest first (to rebuild the novelty ledger)."""
+        sql, args = "SELECT * FROM events", []
+        if story:
+            sql += " WHERE story = ?"
+            args.append(story)
+        sql += " ORDER BY created_at, rowid"
+        with self.lock:
+            return [_alert(r) for r in self.db.query(sql, args)]
+
+    def events(self, limit: int = 50) -> list[dict]:
+        with self.lock:
+            rows = list(self.db.query("SELECT * FROM events ORDER BY created_at DESC, rowid DESC LIMIT ?", [limit]))
+            for r in rows:
+                r["data"] = json.loads(r["data"])
+                r["deliveries"] = list(self.db.query(
+                    "SELECT target, state, attempts, last_error, sent_at, next_attempt FROM deliveries "
+                    "WHERE event = ? ORDER BY target", [r["key"]]))
+                r["source_list"] = list(self.db.query(
+                    "SELECT link, outlet, seen_at FROM event_sources WHERE event = ? ORDER BY seen_at", [r["key"]]))
+        return rows
+
+    def event(self, key: str) -> dict | None:
+        with self.lock:
+            rows = list(self.db.query("SELECT * FROM events WHERE key = ?", [key]))
+        if not rows:
+            return None
+        rows[0]["data"] = json.loads(rows[0]["data"])
+        return rows[0]
+
+    # ------------------------------------------------------------ deliveries (the outbox)
+
+    def due_deliveries(self, at: str | None = None, limit: int = 500) -> list[dict]:
+        with self.lock:
+            return list(self.db.query(
+                "SELECT * FROM deliveries WHERE state IN ('pending', 'retrying', 'held') "
+                "AND next_attempt <= ? ORDER BY id LIMIT ?", [at or now(), limit]))
+
+    def pending_deliveries(self) -> list[dict]:
+        with self.lock:
+            return list(self.db.query(
+                "SELECT * FROM deliveries WHERE state IN ('pending', 'retrying', 'held') ORDER BY id"))
+
+    def mark_delivery(self, delivery_id: int, **cols: Any) -> None:
+        with self.lock, self.db.atomic():
+            sets = ", ".join(f"{k} = ?" for k in cols)
+            self.db.execute(f"UPDATE deliveries SET {sets} WHERE id = ?", [*cols.values(), delivery_id])
+
+    def sent_since(self, target: str, since: str) -> int:
+        with self.lock:
+            return self.db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE target = ? AND state = 'sent' AND sent_at >= ?",
+                [target, since]).fetchone()[0]
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self.lock:
+            return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}
+
+    # ------------------------------------------------------------ status
+
+    def story_counts(self) -> dict[str, dict[str, int]]:
+        with self.lock:
+            out: dict[str, dict[str, int]] = {}
+            for story, n in self.db.execute("SELECT story, COUNT(*) FROM matches GROUP BY story"):
+                out.setdefault(story, {"relevant": 0, "events": 0})["relevant"] = n
+            for story, n in self.db.execute("SELECT story, COUNT(*) FROM events GROUP BY story"):
+                out.setdefault(story, {"relevant": 0, "events": 0})["events"] = n
+            return out
+
+    def counts(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                "items": self.db.execute("SELECT COUNT(*) FROM items").fetchone()[0],
+                "relevant": self.db.execute("SELECT COUNT(*) FROM items WHERE relevant = 1").fetchone()[0],
+                "events": self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0],
+            }
+
+    def prune(self, older_than: str) -> int:
+        """Delete non-relevant items fetched before `older_than`; never events or relevant items."""
+        with self.lock, self.db.atomic():
+            cur = self.db.execute(
+                "DELETE FROM items WHERE relevant = 0 AND fetched_at < ? "
+                "AND id NOT IN (SELECT item FROM event_sources WHERE item IS NOT NULL)", [older_than])
+            return cur.rowcount
+
+    def query(self, sql: str, args: Iterable[Any] = ()) -> Iterator[dict]:
+        """Read-only ad-hoc queries for the dashboard."""
+        with self.lock:
+            return iter(list(self.db.query(sql, list(args))))
+
+
+def _feed_state(row: dict) -> FeedState:
+    row = dict(row)
+    row["gone"] = bool(row.get("gone"))
+    row["failing_alerted"] = bool(row.get("failing_alerted"))
+    return FeedState(**row)
+
+
+def _item(row: dict) -> Item:
+    return Item(
+        feed_url=row["feed_url"], id=row["item_id"], title=row["title"], text=row["text"],
+        link=row["link"], published=_dt(row["published"]), authors=tuple(json.loads(row["authors"])),
+        feed_title=row["feed_title"],
+    )
+
+
+def _alert(row: dict) -> Alert:
+    return Alert(
+        key=row["key"], story=row["story"], kind=row["kind"], title=row["title"], body=row["body"],
+        link=row["link"], outlet=row["outlet"], feed_url=row["feed_url"], actor=row["actor"],
+        published=_dt(row["published"]), data=json.loads(row["data"]),
+    )
