@@ -52,6 +52,7 @@ class FeedResult:
     moved_to: str | None = None
     gone: bool = False
     retry_after: float | None = None  # seconds, from a 429/503 Retry-After
+    reason: str | None = None  # short stable failure key: timeout, dns, http_404, ...
     elapsed: float = 0.0
 
 

@@ -1,0 +1,168 @@
+"""One poll of one feed: fetch -> parse -> match -> extract -> novelty -> store (alert queued).
+
+This module reads as the table of contents of the service. Fetching runs in parallel across
+feeds; everything after the fetch (matching, the novelty ledger, the store transaction) runs
+under one lock, so the ledger in memory and the events in the store always agree.
+
+Per-feed backoff: after a failure the next poll waits `interval * 2**(errors-1)`, capped at
+`service.max_backoff`, or the server's Retry-After if it gave one. A 410 stops polling the
+feed; a permanent redirect (301/308) is remembered and used from then on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from . import extract, match, notify, novelty, parse
+from .config import Config, Feed
+from .errors import FeedError
+from .fetch import Fetcher
+from .models import Alert, FeedResult, Item
+from .store import FeedState, PollWrite, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollSummary:
+    feed_url: str
+    status: str  # "ok" | "not_modified" | "error" | "skipped" | "gone"
+    new_items: int = 0
+    relevant: int = 0
+    alerts: int = 0
+    error: str | None = None
+    duration: float = 0.0
+
+
+class Pipeline:
+    def __init__(self, cfg: Config, store: Store, fetcher: Fetcher | None = None):
+        self.cfg = cfg
+        self.store = store
+        s = cfg.service
+        self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
+        self.lock = threading.Lock()
+        store.sync_feeds((f.url, f.title) for f in cfg.feeds)
+        self.ledgers = self._load_ledgers()
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    def reconfigure(self, cfg: Config) -> None:
+        """Adopt a new, already validated config (stories, feeds, targets)."""
+        with self.lock:
+            self.cfg = cfg
+            self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)
+            self.ledgers = self._load_ledgers()
+
+    def _load_ledgers(self) -> dict[str, novelty.Ledger]:
+        return {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}
+
+    # ------------------------------------------------------------ one feed
+
+    def poll(self, feed: Feed, force: bool = False) -> PollSummary:
+        start = time.monotonic()
+        state = self.store.feed(feed.url)
+        if state.gone:
+            return PollSummary(feed.url, "gone", error=state.last_error)
+        if not force and state.next_poll and state.next_poll > _now_iso():
+            log.debug("feed skipped status=backoff feed=%s until=%s", feed.url, state.next_poll)
+            return PollSummary(feed.url, "skipped")
+        result, items = self._fetch_and_parse(feed, state)
+        with self.lock:
+            write = self._analyse(result, items)
+            write.feed_update = self._feed_update(feed, state, result)
+            write.alerts += self._health_alerts(state, result, write)
+            write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
+            try:
+                self.store.save_poll(write)
+            except Exception:
+                self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
+                raise
+        summary = self._summary(result, write, time.monotonic() - start)
+        _log_poll(summary)
+        return summary
+
+    def _fetch_and_parse(self, feed: Feed, state: FeedState) -> tuple[FeedResult, list[Item]]:
+        url = state.moved_to or feed.url
+        try:
+            got = self.fetcher.fetch(url, state.etag, state.last_modified)
+            moved = got.final_url if got.final_url and got.final_url != url else None
+            if got.body is None:
+                return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
+                                  last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
+            title, items = parse.parse(feed.url, got.body, got.headers, got.final_url or url)
+            if title and not feed.title:
+                self.store.update_feed(feed.url, title=title)
+            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
+                              last_modified=got.last_modified, moved_to=moved, elapsed=got.elapsed), items
+        except FeedError as exc:
+            return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
+                              retry_after=exc.retry_after, reason=exc.reason), []
+
+    def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
+        write = PollWrite(result=result, items=self.store.unseen(items))
+        for item in write.items:
+            for story in self.cfg.stories:
+                m = match.match(item, story)
+                if not m.relevant:
+                    continue
+                write.matches.setdefault(item.id, []).append(m)
+                statements, figures = extract.extract(item, m, story)
+                decision = novelty.decide(self.ledgers[story.id], story, item, statements, figures)
+                write.alerts += decision.new
+                write.repeats += [(key, item) for key in decision.repeats]
+        return write
+
+    def _feed_update(self, feed: Feed, state: FeedState, r: FeedResult) -> dict:
+        cols: dict = {"error_reason": r.reason}
+        if r.moved_to:
+            cols["moved_to"] = r.moved_to
+            log.warning("feed moved permanently feed=%s to=%s", feed.url, r.moved_to)
+        if r.gone:
+            cols["gone"] = 1
+        if r.error is None:
+            cols["next_poll"] = None
+            return cols
+        errors = state.consecutive_errors + 1
+        interval = self.cfg.interval(feed)
+        wait = min(self.cfg.service.max_backoff, interval * 2 ** (errors - 1))
+        if r.retry_after is not None:
+            wait = max(r.retry_after, 1.0)
+        cols["next_poll"] = _iso(datetime.now(timezone.utc) + timedelta(seconds=wait - 1))
+        return cols
+
+    def _health_alerts(self, state: FeedState, r: FeedResult, write: PollWrite) -> list[Alert]:
+        alert = notify.feed_health_alert(state, r, self.cfg.service.failing_after)
+        if alert is None:
+            return []
+        write.feed_update["failing_alerted"] = 1 if alert.kind == "feed_failing" else 0
+        return [alert]
+
+    @staticmethod
+    def _summary(r: FeedResult, w: PollWrite, duration: float) -> PollSummary:
+        if r.error:
+            status = "gone" if r.gone else "error"
+        else:
+            status = "not_modified" if r.not_modified else "ok"
+        story_alerts = sum(1 for a in w.alerts if a.kind in ("statement", "figure"))
+        return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error, duration)
+
+
+def _log_poll(s: PollSummary) -> None:
+    if s.error:
+        log.warning("feed polled status=%s feed=%s new=0 duration=%.2fs error=%r", s.status, s.feed_url, s.duration, s.error)
+    else:
+        log.info("feed polled status=%s feed=%s new=%d relevant=%d alerts=%d duration=%.2fs",
+                 s.status, s.feed_url, s.new_items, s.relevant, s.alerts, s.duration)
+
+
+def _now_iso() -> str:
+    return _iso(datetime.now(timezone.utc))
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat(timespec="seconds")
