@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import config as config_mod
 from .errors import ConfigError, MonitorError
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 def common(f: Callable) -> Callable:
@@ -49,6 +52,170 @@ def fail_config(exc: ConfigError) -> None:
 @click.version_option(package_name="story-monitor")
 def cli() -> None:
     """Story Monitor: watch news feeds for one developing story and alert on what is new."""
+
+
+def open_store(cfg: config_mod.Config) -> "Store":
+    from .store import Store
+
+    try:
+        return Store(cfg.database)
+    except Exception as exc:  # sqlite3.Error, OSError, newer schema
+        raise click.ClickException(f"{cfg.database}: cannot open the store: {exc}. Hint: check --state and its permissions")
+
+
+def setup_logging(cfg: config_mod.Config | None, verbose: int, fmt: str = "text") -> None:
+    from . import logs
+
+    logs.setup(verbose, fmt, cfg.secrets if cfg else ())
+
+
+@cli.command()
+@common
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="MONITOR_LOG_FORMAT",
+              show_envvar=True, help="json: one JSON object per line, for log shippers.")
+def run(config_dir: str | None, state_dir: str | None, verbose: int, log_format: str) -> None:
+    """Run the service: poll every feed on its schedule until SIGTERM/SIGINT."""
+    from .service import Service
+
+    cfg = load_config(config_dir, state_dir)
+    setup_logging(cfg, max(verbose, 1), log_format)
+    Service(cfg, config_dir, state_dir).run_forever()
+
+
+@cli.command()
+@common
+def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Poll every feed once, deliver what was queued, print a summary and exit.
+
+    Exits 1 only when every feed failed.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .notify import Notifier
+    from .pipeline import Pipeline
+
+    cfg = load_config(config_dir, state_dir)
+    setup_logging(cfg, verbose - 1)
+    store = open_store(cfg)
+    pipeline = Pipeline(cfg, store)
+    feeds = [f for f in cfg.feeds if f.enabled]
+    with ThreadPoolExecutor(cfg.service.workers) as pool:
+        summaries = list(pool.map(pipeline.poll, feeds))
+    pipeline.close()
+    sent = Notifier(cfg, store).deliver_due()
+    for s in summaries:
+        detail = f"new={s.new_items} relevant={s.relevant} alerts={s.alerts}" if not s.error else s.error
+        click.echo(f"{s.status:<12} {s.feed_url}  {detail}")
+    failed = [s for s in summaries if s.status in ("error", "gone")]
+    click.echo(f"{len(feeds)} feeds polled: {len(feeds) - len(failed)} ok, {len(failed)} failed; "
+               f"{sum(s.new_items for s in summaries)} new items, {sum(s.relevant for s in summaries)} relevant, "
+               f"{sum(s.alerts for s in summaries)} alerts; deliveries: {_fmt_sent(sent)}")
+    if feeds and len(failed) == len(feeds):
+        sys.exit(1)
+
+
+def _fmt_sent(sent: object) -> str:
+    if isinstance(sent, dict):
+        return ", ".join(f"{k}={v}" for k, v in sent.items()) or "none due"
+    return str(sent)
+
+
+@cli.command()
+@common
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json: bool) -> None:
+    """Show every feed's health, story counts and the delivery outbox."""
+    import dataclasses
+    import json
+
+    cfg = load_config(config_dir, state_dir)
+    store = open_store(cfg)
+    feeds = [dataclasses.asdict(f) for f in store.feeds() if cfg.feed(f.url)]
+    data = {"feeds": feeds, "stories": store.story_counts(), "counts": store.counts(),
+            "deliveries": store.delivery_counts(), "failed_deliveries": store.failed_deliveries()}
+    from . import logs
+
+    if as_json:
+        click.echo(logs.REDACTOR.redact(json.dumps(data, indent=2, default=str)) if cfg.secrets else json.dumps(data, indent=2, default=str))
+        return
+    click.echo(f"{'FEED':<48} {'LAST POLL':<20} {'HTTP':>4} {'ITEMS':>6} {'ERRS':>4}  LAST ERROR")
+    for f in feeds:
+        err = (f["last_error"] or "")[:70]
+        flag = " [gone]" if f["gone"] else (f" [moved to {f['moved_to']}]" if f["moved_to"] else "")
+        click.echo(f"{f['url'][:48]:<48} {(f['last_poll'] or 'never')[:19]:<20} {f['last_status'] or '-':>4} "
+                   f"{f['items']:>6} {f['consecutive_errors']:>4}  {err}{flag}")
+    for sid in (s.id for s in cfg.stories):
+        c = data["stories"].get(sid, {"relevant": 0, "events": 0})
+        click.echo(f"story {sid}: {c['relevant']} relevant items, {c['events']} alert events")
+    click.echo(f"items: {data['counts']['items']} stored; deliveries: {_fmt_sent(data['deliveries'])}")
+    for d in data["failed_deliveries"]:
+        click.echo(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}")
+
+
+@cli.command()
+@common
+def validate(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Check the config files and environment; report every problem with a fix."""
+    cfg = load_config(config_dir, state_dir)
+    click.echo(f"{cfg.config_dir}: ok: {len(cfg.feeds)} feeds, {len(cfg.stories)} stories "
+               f"({', '.join(s.id for s in cfg.stories)}), {len(cfg.notify.targets)} notification targets")
+
+
+@cli.group()
+def feeds() -> None:
+    """List, add, import and export feeds (writes config/monitor.toml)."""
+
+
+@feeds.command("list")
+@common
+def feeds_list(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """List the configured feeds."""
+    cfg = load_config(config_dir, state_dir)
+    for f in cfg.feeds:
+        every = cfg.interval(f)
+        click.echo(f"{f.url}\t{f.title or '-'}\tevery {every / 60:g}m{'' if f.enabled else ' (disabled)'}")
+
+
+@feeds.command("add")
+@common
+@click.argument("url")
+@click.option("--title", default="", help="A title to show in status.")
+def feeds_add(config_dir: str | None, state_dir: str | None, verbose: int, url: str, title: str) -> None:
+    """Add the feed at URL to the config."""
+    _add_feeds(config_dir, [(url, title)])
+
+
+@feeds.command("import")
+@common
+@click.argument("opml", type=click.Path(exists=True, dir_okay=False))
+def feeds_import(config_dir: str | None, state_dir: str | None, verbose: int, opml: str) -> None:
+    """Add every feed of an OPML file to the config."""
+    from pathlib import Path
+
+    try:
+        entries = config_mod.read_opml(Path(opml))
+    except ConfigError as exc:
+        fail_config(exc)
+    _add_feeds(config_dir, entries)
+
+
+def _add_feeds(config_dir: str | None, entries: list[tuple[str, str]]) -> None:
+    cdir = config_mod.config_dir(config_dir)
+    try:
+        added = config_mod.add_feeds(cdir, entries)
+    except ConfigError as exc:
+        fail_config(exc)
+    for url in added:
+        click.echo(f"added {url}")
+    click.echo(f"{len(added)} feed(s) added, {len(entries) - len(added)} already present, to {cdir / config_mod.SERVICE_FILE}")
+
+
+@feeds.command("export")
+@common
+def feeds_export(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Print the configured feeds as OPML."""
+    cfg = load_config(config_dir, state_dir)
+    click.echo(config_mod.write_opml(cfg.feeds), nl=False)
 
 
 def main() -> None:

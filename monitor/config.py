@@ -16,6 +16,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -340,3 +341,81 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
     for i, st in enumerate(story.known.statements):
         if st.actor not in actor_ids:
             problems.append(f"{path}: known.statements[{i}].actor: unknown actor {st.actor!r}. Hint: use an id from [[actors]]")
+
+
+# ---------------------------------------------------------------- editing feeds (monitor feeds ...)
+
+
+def add_feeds(cdir: Path, feeds: list[tuple[str, str]]) -> list[str]:
+    """Append feeds to monitor.toml, keeping its comments and layout. Returns the URLs added.
+
+    Raises ConfigError for a bad URL; URLs already present are skipped.
+    """
+    import tomlkit
+
+    bad = []
+    for url, _ in feeds:
+        try:
+            _check_http_url(url)
+        except ValueError as exc:
+            bad.append(f"{url}: {exc}. Hint: give the feed's full http(s) address")
+    if bad:
+        raise ConfigError(bad)
+    path = cdir / SERVICE_FILE
+    doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    if "feeds" not in doc:
+        doc.append("feeds", tomlkit.aot())
+    present = {str(f.get("url")) for f in doc["feeds"]}
+    added = []
+    for url, title in feeds:
+        if url in present:
+            continue
+        entry = tomlkit.table()
+        entry["url"] = url
+        if title:
+            entry["title"] = title
+        doc["feeds"].append(entry)
+        present.add(url)
+        added.append(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    tmp.replace(path)  # atomic: a running service never reads half a file
+    return added
+
+
+def read_opml(path: Path) -> list[tuple[str, str]]:
+    """(xmlUrl, title) of every outline in an OPML file."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+        raise ConfigError([f"{path}: refused: OPML with a DOCTYPE/ENTITY declaration. Hint: export it again from your reader"])
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise ConfigError([f"{path}: line {exc.position[0]}: not valid OPML/XML: {exc}. Hint: export it again from your reader"]) from exc
+    out = []
+    for node in root.iter("outline"):
+        url = node.get("xmlUrl") or node.get("xmlurl")
+        if url:
+            out.append((url.strip(), (node.get("title") or node.get("text") or "").strip()))
+    if not out:
+        raise ConfigError([f"{path}: no <outline xmlUrl=...> entries found. Hint: is this an OPML subscription list?"])
+    return out
+
+
+def write_opml(feeds: Iterable[Feed], title: str = "Story Monitor feeds") -> str:
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = title
+    body = ET.SubElement(root, "body")
+    for f in feeds:
+        ET.SubElement(body, "outline", type="rss", text=f.title or f.url, title=f.title or f.url, xmlUrl=f.url)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -432,6 +432,12 @@ class Store:
                 "SELECT COUNT(*) FROM deliveries WHERE target = ? AND state = 'sent' AND sent_at >= ?",
                 [target, since]).fetchone()[0]
 
+    def failed_deliveries(self, limit: int = 20) -> list[dict]:
+        with self.lock:
+            return list(self.db.query(
+                "SELECT event, target, attempts, last_error, created_at FROM deliveries "
+                "WHERE state = 'failed' ORDER BY id DESC LIMIT ?", [limit]))
+
     def delivery_counts(self) -> dict[str, int]:
         with self.lock:
             return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}

@@ -1,0 +1,164 @@
+"""The long-running service: APScheduler 3.x wiring and clean shutdown.
+
+- One job per feed at its interval with jitter; `max_instances=1` (no overlapping runs of the
+  same feed) and `coalesce=True` (misfires run once). The first poll of each feed happens at
+  start, spread over the jitter.
+- A delivery job sends due notifications every `DELIVERY_EVERY` seconds (and retries).
+- A config watcher reloads `config/` when a file changes: a valid edit is adopted without a
+  restart (jobs added/removed/rescheduled); an invalid one is logged with the same messages as
+  `monitor validate` and the service keeps the last good config.
+- A daily job prunes old non-relevant items (service.retention_days).
+- SIGTERM/SIGINT stop the scheduler without waiting for fetches in flight; a fetch cut short
+  leaves nothing half-written (each poll is one transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from . import config as config_mod
+from . import logs
+from .config import Config, Feed
+from .errors import ConfigError
+from .notify import Notifier
+from .pipeline import Pipeline
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+DELIVERY_EVERY = 10.0
+CONFIG_CHECK_EVERY = 5.0
+
+
+class Service:
+    def __init__(self, cfg: Config, config_arg: str | None = None, state_arg: str | None = None):
+        self.cfg = cfg
+        self.args = (config_arg, state_arg)
+        self.store = Store(cfg.database)
+        self.pipeline = Pipeline(cfg, self.store)
+        self.notifier = Notifier(cfg, self.store)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(cfg.service.workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=timezone.utc,
+        )
+        self.stopped = threading.Event()
+        self.config_stamp = _stamp(cfg.config_dir)
+        self.heartbeat = datetime.now(timezone.utc)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        for feed in self.cfg.feeds:
+            self._schedule(feed)
+        self.scheduler.add_job(self._deliver, "interval", seconds=DELIVERY_EVERY, id="deliver",
+                               next_run_time=datetime.now(timezone.utc))
+        self.scheduler.add_job(self._watch_config, "interval", seconds=CONFIG_CHECK_EVERY, id="config")
+        self.scheduler.add_job(self._prune, "interval", hours=24, id="prune",
+                               next_run_time=datetime.now(timezone.utc) + timedelta(minutes=1))
+        self.scheduler.start()
+        log.info("service started feeds=%d stories=%d targets=%d state=%s",
+                 len(self.cfg.feeds), len(self.cfg.stories), len(self.cfg.notify.targets), self.cfg.state_dir)
+
+    def run_forever(self) -> None:
+        """Block until SIGTERM/SIGINT, then shut down cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: self.stopped.set())
+        self.start()
+        while not self.stopped.wait(1.0):
+            self.heartbeat = datetime.now(timezone.utc)
+        self.stop()
+
+    def stop(self) -> None:
+        log.info("service stopping")
+        self.scheduler.shutdown(wait=False)
+        self.pipeline.close()
+        log.info("service stopped")
+
+    def alive(self) -> str | None:
+        """None when healthy, else the reason (for /healthz)."""
+        if not self.scheduler.running:
+            return "scheduler not running"
+        return self.store.writable()
+
+    # ------------------------------------------------------------ jobs
+
+    def _schedule(self, feed: Feed) -> None:
+        if not feed.enabled:
+            return
+        jitter = self.cfg.service.jitter
+        first = datetime.now(timezone.utc) + timedelta(seconds=random.uniform(0, min(jitter, 5)))
+        self.scheduler.add_job(self._poll, "interval", args=[feed.url], id=f"feed:{feed.url}",
+                               seconds=self.cfg.interval(feed), jitter=jitter or None,
+                               next_run_time=first, replace_existing=True)
+
+    def _poll(self, url: str) -> None:
+        feed = self.cfg.feed(url)
+        if feed is None:
+            return
+        try:
+            self.pipeline.poll(feed)
+        except Exception:  # a bug, not a feed failure: loud, but the other feeds go on
+            log.exception("poll crashed feed=%s (this is a bug; please report it)", url)
+            return
+        self._deliver()
+
+    def _deliver(self) -> None:
+        try:
+            self.notifier.deliver_due()
+        except Exception:
+            log.exception("delivery crashed (this is a bug; deliveries stay queued)")
+
+    def _prune(self) -> None:
+        cutoff = datetime.now(timezone.utc) - timedelta(days=self.cfg.service.retention_days)
+        n = self.store.prune(cutoff.isoformat(timespec="seconds"))
+        log.info("store pruned items=%d older_than=%s", n, cutoff.date())
+
+    def _watch_config(self) -> None:
+        stamp = _stamp(self.cfg.config_dir)
+        if stamp == self.config_stamp:
+            return
+        self.config_stamp = stamp
+        try:
+            new = config_mod.load(*self.args)
+        except ConfigError as exc:
+            for line in exc.problems:
+                log.error("config rejected, keeping the last good one: %s", line)
+            return
+        self._adopt(new)
+
+    def _adopt(self, new: Config) -> None:
+        old = {f.url: (f, self.cfg.interval(f)) for f in self.cfg.feeds}
+        self.cfg = new
+        self.pipeline.reconfigure(new)
+        self.notifier.reconfigure(new)
+        logs.REDACTOR.update(new.secrets)
+        for job in self.scheduler.get_jobs():
+            feed = new.feed(job.id[5:]) if job.id.startswith("feed:") else None
+            if job.id.startswith("feed:") and (feed is None or not feed.enabled):
+                job.remove()
+        for feed in new.feeds:
+            if old.get(feed.url) != (feed, new.interval(feed)):
+                self._schedule(feed)
+        log.info("config reloaded feeds=%d stories=%d targets=%d",
+                 len(new.feeds), len(new.stories), len(new.notify.targets))
+
+
+def _stamp(directory: Path) -> tuple:
+    files = sorted([directory / config_mod.SERVICE_FILE, *(directory / config_mod.STORIES_DIR).glob("*.toml")])
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(f), None, None))
+    return tuple(out)

@@ -1,0 +1,147 @@
+"""Shared test helpers: real servers on 127.0.0.1, real SQLite files, waits with deadlines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    """Poll `condition` until truthy; fail naming what we waited for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Response:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FeedServer:
+    """Serves what the test set at each path and records every request (method, path, headers).
+
+    ETag and Last-Modified are honoured like a real server: when the request's If-None-Match
+    equals the response's ETag, the answer is 304 with no body.
+    """
+
+    def __init__(self) -> None:
+        self.responses: dict[str, Response | Callable[[BaseHTTPRequestHandler], None]] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                resp = server.responses.get(self.path)
+                if callable(resp):
+                    resp(self)
+                    return
+                if resp is None:
+                    resp = Response(b"not found", 404)
+                etag = resp.headers.get("ETag")
+                if etag and self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(resp.status)
+                for k, v in resp.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(resp.body)))
+                self.end_headers()
+                self.wfile.write(resp.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def set(self, path: str, body: bytes | str = b"", status: int = 200, **headers: str) -> str:
+        if isinstance(body, str):
+            body = body.encode()
+        headers = {k.replace("_", "-"): v for k, v in headers.items()}
+        headers.setdefault("Content-Type", "application/rss+xml; charset=utf-8")
+        self.responses[path] = Response(body, status, headers)
+        return self.url(path)
+
+    def requests_to(self, path: str) -> list[dict[str, str]]:
+        return [h for p, h in self.requests if p == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server():
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+def rss(*items: tuple[str, str, str], title: str = "Test feed") -> str:
+    """A small RSS 2.0 document from (guid, title, description) triples."""
+    body = "".join(
+        f"<item><guid>{g}</guid><title>{t}</title><link>https://news.example.org/{g}</link>"
+        f"<description>{d}</description><pubDate>Thu, 24 Oct 2024 10:00:00 GMT</pubDate></item>"
+        for g, t, d in items
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>{body}</channel></rss>'
+
+
+MINI_STORY = """
+id = "test-story"
+title = "North Korean troops in Russia"
+topic = ["North Korean troops", "North Korean soldiers"]
+
+[[actors]]
+id = "kirby"
+name = "John Kirby"
+aliases = ["John Kirby", "Kirby"]
+ambiguous = ["Kirby"]
+"""
+
+
+def make_config(tmp_path: Path, feeds: list[str], extra: str = "", story: str = MINI_STORY) -> Path:
+    """A config dir with the given feed URLs and a one-actor story."""
+    cdir = tmp_path / "config"
+    (cdir / "stories").mkdir(parents=True)
+    lines = ['[service]\npoll_interval = "1h"\njitter = "0s"\ntimeout = "5s"\n']
+    lines += [f'[[feeds]]\nurl = "{u}"\n' for u in feeds]
+    (cdir / "monitor.toml").write_text("\n".join(lines) + textwrap.dedent(extra))
+    (cdir / "stories" / "test.toml").write_text(story)
+    return cdir
+
+
+def monitor_cmd(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in a child process."""
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)

@@ -1,0 +1,91 @@
+"""Config validation: one clear line per problem (file, key path, fix), exit 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from monitor import config
+from monitor.errors import ConfigError
+
+from conftest import make_config, monitor_cmd
+
+
+def problems(tmp_path, service: str) -> list[str]:
+    cdir = make_config(tmp_path, [])
+    (cdir / "monitor.toml").write_text(service)
+    with pytest.raises(ConfigError) as err:
+        config.load(cdir, tmp_path / "state")
+    return err.value.problems
+
+
+def test_every_problem_is_reported_with_file_key_and_hint(tmp_path, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_WEBHOOK", raising=False)
+    found = problems(tmp_path, """
+[service]
+poll_intervall = "5m"
+workers = "many"
+
+[[feeds]]
+url = "htp://broken"
+
+[[notify.targets]]
+url = "${NO_SUCH_WEBHOOK}"
+""")
+    path = str(tmp_path / "config" / "monitor.toml")
+    assert len(found) == 4, found
+    assert all(p.startswith(path + ": ") for p in found)
+    text = "\n".join(found)
+    assert "service.poll_intervall: unknown key" in text
+    assert "service.workers: " in text and "whole number" in text
+    assert "feeds[0].url: not an http(s) URL: 'htp://broken'" in text
+    assert "notify.targets[0].url: environment variable NO_SUCH_WEBHOOK is not set. Hint: export NO_SUCH_WEBHOOK" in text
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    [p] = problems(tmp_path, '[service]\npoll_interval = "5m\n')
+    assert "invalid TOML" in p and "line 2" in p
+
+
+def test_bad_duration(tmp_path):
+    [p] = problems(tmp_path, '[service]\npoll_interval = "soon"\n')
+    assert 'service.poll_interval: expected a duration like "15m"' in p
+
+
+def test_story_errors_name_the_story_file(tmp_path):
+    cdir = make_config(tmp_path, [], story='id = "s"\ntitle = "t"\n[[actors]]\nid = "Bad Id"\nname = "X"\naliases = "X"\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(cdir, tmp_path / "state")
+    text = "\n".join(err.value.problems)
+    assert "stories/test.toml: actors[0].id:" in text
+    assert "stories/test.toml: actors[0].aliases: Input should be a valid list" in text
+
+
+def test_env_substitution_and_secrets_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOK_TOKEN", "s3cr3t-token")
+    cdir = make_config(tmp_path, [], extra='[[notify.targets]]\nurl = "json://127.0.0.1:9/${HOOK_TOKEN}"\n')
+    cfg = config.load(cdir, tmp_path / "state")
+    assert cfg.notify.targets[0].url == "json://127.0.0.1:9/s3cr3t-token"
+    assert "s3cr3t-token" in cfg.secrets
+
+
+def test_monitor_notify_urls_adds_targets(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITOR_NOTIFY_URLS", "json://127.0.0.1:9/a, mailto://u:p@127.0.0.1:25?to=x@example.org")
+    cfg = config.load(make_config(tmp_path, []), tmp_path / "state")
+    assert [t.url for t in cfg.notify.targets][-2:] == ["json://127.0.0.1:9/a", "mailto://u:p@127.0.0.1:25?to=x@example.org"]
+
+
+def test_validate_command_exits_2_without_traceback(tmp_path):
+    cdir = make_config(tmp_path, ["ftp://nope"])
+    res = monitor_cmd("validate", "--config", str(cdir), "--state", str(tmp_path / "s"))
+    assert res.returncode == 2
+    assert "feeds[0].url: not an http(s) URL" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
+def test_shipped_config_is_valid():
+    env = {k: v for k, v in os.environ.items() if k != "MONITOR_NOTIFY_URLS"}
+    res = monitor_cmd("validate", "--config", "config", env=env)
+    assert res.returncode == 0, res.stderr
+    assert "ok:" in res.stdout

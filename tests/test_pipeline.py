@@ -1,0 +1,116 @@
+"""The pipeline end to end against real feeds on 127.0.0.1 and a real SQLite file."""
+
+from __future__ import annotations
+
+from monitor import config
+from monitor.pipeline import Pipeline
+from monitor.store import Store
+
+from conftest import make_config, rss
+
+FEED_V1 = rss(("a1", "First story", "Some text"), ("a2", "Second story", "<p>More <b>text</b></p>"))
+FEED_V2 = rss(("a3", "Third story", "New text"), ("a1", "First story", "Some text"),
+              ("a2", "Second story", "<p>More <b>text</b></p>"))
+
+
+def open_pipeline(tmp_path, urls):
+    cfg = config.load(make_config(tmp_path, urls), tmp_path / "state")
+    store = Store(cfg.database)
+    return cfg, store, Pipeline(cfg, store)
+
+
+def titles(store):
+    return sorted(r["title"] for r in store.query("SELECT title FROM items"))
+
+
+def test_first_poll_stores_every_item_then_conditional_get_gets_304(tmp_path, feed_server):
+    url = feed_server.set("/feed", FEED_V1, ETag='"v1"', Last_Modified="Thu, 24 Oct 2024 10:00:00 GMT")
+    cfg, store, pipe = open_pipeline(tmp_path, [url])
+
+    first = pipe.poll(cfg.feeds[0])
+    assert (first.status, first.new_items) == ("ok", 2)
+    assert titles(store) == ["First story", "Second story"]
+    assert store.query("SELECT text FROM items WHERE title = 'Second story'").__next__()["text"] == "More text"
+
+    second = pipe.poll(cfg.feeds[0])
+    sent = feed_server.requests_to("/feed")[-1]
+    assert sent["if-none-match"] == '"v1"'
+    assert sent["if-modified-since"] == "Thu, 24 Oct 2024 10:00:00 GMT"
+    assert "story-monitor" in sent["user-agent"]
+    assert (second.status, second.new_items) == ("not_modified", 0)
+    assert store.feed(url).last_status == 304
+
+
+def test_changed_feed_stores_only_new_items(tmp_path, feed_server):
+    url = feed_server.set("/feed", FEED_V1)
+    cfg, store, pipe = open_pipeline(tmp_path, [url])
+    pipe.poll(cfg.feeds[0])
+    feed_server.set("/feed", FEED_V2)
+    second = pipe.poll(cfg.feeds[0])
+    assert second.new_items == 1
+    assert titles(store) == ["First story", "Second story", "Third story"]
+    assert store.feed(url).items == 3
+
+
+def test_broken_feeds_are_marked_and_the_others_stored(tmp_path, feed_server):
+    good = feed_server.set("/good", FEED_V1)
+    down = feed_server.set("/down", "oops", status=500)
+    garbage = feed_server.set("/garbage", b"\x00\x01 this is not xml at all {", Content_Type="text/plain")
+    cfg, store, pipe = open_pipeline(tmp_path, [down, garbage, good])
+    results = {s.feed_url: s for s in map(pipe.poll, cfg.feeds)}
+
+    assert results[good].status == "ok" and results[good].new_items == 2
+    assert results[down].status == "error" and "500" in results[down].error
+    assert results[garbage].status == "error" and "not a feed" in results[garbage].error
+    assert store.feed(down).consecutive_errors == 1
+    assert "500" in store.feed(down).last_error
+    assert titles(store) == ["First story", "Second story"]
+
+
+def test_failing_feed_backs_off_and_recovers(tmp_path, feed_server):
+    url = feed_server.set("/feed", "down", status=503, Retry_After="120")
+    cfg, store, pipe = open_pipeline(tmp_path, [url])
+    assert pipe.poll(cfg.feeds[0]).status == "error"
+    assert pipe.poll(cfg.feeds[0]).status == "skipped"  # Retry-After honoured
+    assert len(feed_server.requests_to("/feed")) == 1
+    feed_server.set("/feed", FEED_V1)
+    assert pipe.poll(cfg.feeds[0], force=True).status == "ok"
+    state = store.feed(url)
+    assert (state.consecutive_errors, state.last_error, state.next_poll) == (0, None, None)
+
+
+def test_restart_stores_nothing_twice(tmp_path, feed_server):
+    url = feed_server.set("/feed", FEED_V1)  # no ETag: every poll returns the full body
+    cfg, store, pipe = open_pipeline(tmp_path, [url])
+    pipe.poll(cfg.feeds[0])
+    store.close()
+
+    cfg2 = config.load(cfg.config_dir, cfg.state_dir)
+    store2 = Store(cfg2.database)
+    again = Pipeline(cfg2, store2).poll(cfg2.feeds[0])
+    assert again.new_items == 0
+    assert titles(store2) == ["First story", "Second story"]
+
+
+def test_syndicated_link_is_stored_once(tmp_path, feed_server):
+    a = feed_server.set("/a", rss(("x1", "Same article", "text")))
+    b = feed_server.set("/b", rss(("other-guid", "Same article", "text")).replace(
+        "https://news.example.org/other-guid", "https://news.example.org/x1?utm_source=rss"))
+    cfg, store, pipe = open_pipeline(tmp_path, [a, b])
+    assert [pipe.poll(f).new_items for f in cfg.feeds] == [1, 0]
+
+
+def test_permanent_redirect_is_remembered_and_410_stops_polling(tmp_path, feed_server):
+    new = feed_server.set("/new", FEED_V1)
+    old = feed_server.set("/old", "", status=301, Location=new)
+    cfg, store, pipe = open_pipeline(tmp_path, [old])
+    assert pipe.poll(cfg.feeds[0]).new_items == 2
+    assert store.feed(old).moved_to == new
+    pipe.poll(cfg.feeds[0])
+    assert feed_server.requests_to("/old").__len__() == 1  # second poll went straight to /new
+
+    feed_server.set("/new", "", status=410)
+    assert pipe.poll(cfg.feeds[0]).status == "gone"
+    assert pipe.poll(cfg.feeds[0], force=True).status == "gone"
+    assert len(feed_server.requests_to("/new")) == 3
+    assert store.feed(old).gone
