@@ -154,6 +154,20 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
 
 @cli.command()
 @common
+def health(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Exit 0 when the service on this state dir is alive (Docker HEALTHCHECK)."""
+    from .service import health as service_health
+
+    cfg = load_config(config_dir, state_dir)
+    problem = service_health(cfg)
+    if problem:
+        click.echo(f"unhealthy: {problem}", err=True)
+        sys.exit(1)
+    click.echo("healthy")
+
+
+@cli.command()
+@common
 def validate(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
     """Check the config files and environment; report every problem with a fix."""
     cfg = load_config(config_dir, state_dir)

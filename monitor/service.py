@@ -36,6 +36,24 @@ log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = 10.0
 CONFIG_CHECK_EVERY = 5.0
+HEARTBEAT_EVERY = 10.0
+HEARTBEAT_STALE = 120.0
+
+
+def heartbeat_path(cfg: Config) -> Path:
+    return cfg.state_dir / "heartbeat"
+
+
+def health(cfg: Config) -> str | None:
+    """None when a service on this state dir beat recently, else the reason."""
+    try:
+        beat = datetime.fromisoformat(heartbeat_path(cfg).read_text().strip())
+    except (OSError, ValueError):
+        return f"no heartbeat in {heartbeat_path(cfg)}: is `monitor run` running on this state dir?"
+    age = (datetime.now(timezone.utc) - beat).total_seconds()
+    if age > HEARTBEAT_STALE:
+        return f"last heartbeat {age:.0f}s ago (scheduler stuck or store not writable)"
+    return None
 
 
 class Service:
@@ -52,7 +70,7 @@ class Service:
         )
         self.stopped = threading.Event()
         self.config_stamp = _stamp(cfg.config_dir)
-        self.heartbeat = datetime.now(timezone.utc)
+        self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -74,8 +92,17 @@ class Service:
             signal.signal(sig, lambda signum, frame: self.stopped.set())
         self.start()
         while not self.stopped.wait(1.0):
-            self.heartbeat = datetime.now(timezone.utc)
+            self.beat()
         self.stop()
+
+    def beat(self) -> None:
+        """Touch state/heartbeat every few seconds while healthy (`monitor health` reads it)."""
+        now = datetime.now(timezone.utc)
+        if (now - self.heartbeat).total_seconds() < HEARTBEAT_EVERY:
+            return
+        self.heartbeat = now
+        if self.alive() is None:
+            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds"))
 
     def stop(self) -> None:
         log.info("service stopping")

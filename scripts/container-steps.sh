@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Replays the Dockerfile's steps without a Docker engine: the same pip install line into a
+# fresh virtualenv, then the image's HEALTHCHECK-style command and the shipped config check.
+# CI runs this; keep it in step with the Dockerfile (tests/test_docs.py compares them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+python3 -m venv "$root/venv"
+PATH="$root/venv/bin:$PATH"
+# --- the Dockerfile's install step ---
+pip install --no-cache-dir -q .
+# --- what the image runs ---
+(cd "$root" && cp -r "$OLDPWD/config" . && monitor validate --config config --state state)
+echo "container steps: ok"
