@@ -7,7 +7,9 @@ story comes from here, so a user replaces the story by editing config alone.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -23,8 +25,13 @@ class Actor(Strict):
         description="Aliases that count only in story context (a bare surname, a place).",
     )
     kind: str = Field(default="person", description="person | institution")
+    lookalikes: list[str] = Field(
+        default_factory=list,
+        description="Other people or things whose names contain an alias (Jill Biden, Robert Hur): "
+        "an alias found inside one of them does not count.",
+    )
 
-    @field_validator("aliases", "ambiguous")
+    @field_validator("aliases", "ambiguous", "lookalikes")
     @classmethod
     def _non_empty(cls, v: list[str]) -> list[str]:
         for a in v:
@@ -43,10 +50,27 @@ class Claim(Strict):
 
 
 class FigureKind(Strict):
+    """A kind of number the story tracks. Kinds are tried in file order: put specific ones first.
+
+    A number is of this kind when one of `nouns` follows it (within five words), it is about one
+    of `subjects` (not `other_subjects`), and, if `context` is given, a context term is in the
+    number's clause. A kind without `context` is the default for its nouns. See extract.py.
+    """
+
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     description: str
+    label: str = Field(default="", description="Short name for alerts: 'NK troops in Kursk'.")
     nouns: list[str] = Field(default_factory=list, description="What is counted: troops, soldiers.")
     context: list[str] = Field(default_factory=list, description="Where/which: Russia, Kursk.")
+    subjects: list[str] = Field(
+        default_factory=list, description="Whose: 'North Korean', 'Pyongyang'. Required near the number."
+    )
+    other_subjects: list[str] = Field(
+        default_factory=list, description="Nations that rule a number out: 'Russian', 'Ukrainian'."
+    )
+    disagree_days: float = Field(
+        default=3, ge=0, description="Different values from other sources within this many days disagree."
+    )
 
 
 class KnownFigure(Strict):
@@ -61,6 +85,8 @@ class KnownStatement(Strict):
     actor: str
     text: str
     date: str | None = None
+    claim: str | None = None
+    stance: str | None = Field(default=None, description="confirms | denies")
 
 
 class Known(Strict):
@@ -68,22 +94,57 @@ class Known(Strict):
     statements: list[KnownStatement] = Field(default_factory=list)
 
 
+class Concept(Strict):
+    """One idea the story is about ("North Korea", "troops", "Russia or the war"), with its words."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    terms: list[str] = Field(min_length=1, description="Words and phrases that express it.")
+    weight: float = Field(default=0, ge=0, le=100, description="Points it adds to the relevance score.")
+    required: bool = Field(default=False, description="No item is relevant without it.")
+
+
 class Matching(Strict):
-    threshold: float = Field(default=50.0, ge=0, le=100, description="Relevance score to match.")
+    threshold: float = Field(default=75.0, ge=0, le=100, description="Relevance score to match.")
     fuzzy_min: float = Field(default=88.0, ge=50, le=100, description="Minimum alias similarity.")
+    fuzzy_min_length: int = Field(
+        default=5, ge=1, description="Aliases shorter than this (letters) match exactly or by spelling key only."
+    )
+    spread: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Share of a concept's weight it earns when found outside the item's best sentence.",
+    )
+    claim_weight: float = Field(default=10.0, ge=0, le=100, description="Points added when a claim is found.")
 
 
 class Story(Strict):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     title: str
     description: str = ""
-    topic: list[str] = Field(default_factory=list, description="Terms that place an item in the story.")
+    topic: list[str] = Field(
+        default_factory=list,
+        description="Terms that place an item in the story. Filled with every concept term when "
+        "[[concepts]] are given; without concepts they form one concept of weight 100.",
+    )
+    concepts: list[Concept] = Field(default_factory=list, description="What the story is about, weighted.")
     exclude: list[str] = Field(default_factory=list, description="Terms that rule an item out.")
     matching: Matching = Field(default_factory=Matching)
     actors: list[Actor] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
     figures: list[FigureKind] = Field(default_factory=list)
     known: Known = Field(default_factory=Known)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _topic_from_concepts(cls, data: Any) -> Any:
+        """`topic` lists every concept term, so other stages can ask "is this on the story?"."""
+        if isinstance(data, dict) and isinstance(data.get("concepts"), list):
+            topic = list(data.get("topic") or [])
+            for concept in data["concepts"]:
+                terms = concept.get("terms") if isinstance(concept, dict) else None
+                if isinstance(terms, list):
+                    topic += [t for t in terms if isinstance(t, str) and t not in topic]
+            data = {**data, "topic": topic}
+        return data
 
     def actor(self, actor_id: str) -> Actor | None:
         return next((a for a in self.actors if a.id == actor_id), None)

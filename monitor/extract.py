@@ -1,0 +1,587 @@
+"""Pure: Item x Match x Story -> (statements, figures). No I/O, no state.
+
+The extractor reads a relevant item's title and text sentence by sentence and finds what a
+tracked actor said and which numbers the item gives about the story. Rules follow language
+patterns, never particular headlines; everything story-specific (actors and aliases, claims,
+figure kinds) comes from the story config.
+
+Actor mentions
+    The matcher's actor hits (`Match.hits`, kind "actor") plus every other occurrence of the
+    actor's name and aliases (word-bounded; all-caps aliases such as "US" case-sensitive), so a
+    second mention in the text is found even when the matcher reported only the first.
+
+Statements (one per attributed sentence)
+    forward      ACTOR [up to 4 words | 's spokesperson | , appositive ,] VERB [that] CLAUSE
+                 "South Korea's spy agency said ...", "Maria Zakharova, a spokeswoman for the
+                 Russian Foreign Ministry, described ...", "Kirby told reporters that ..."
+    inverted     CLAUSE, VERB ACTOR          "North Korea sending troops, says South Korea"
+    trailing     CLAUSE, ACTOR VERB [day].   "..., South Korea's spy agency said."
+    according    CLAUSE, according to [a/an/the] [up to 3 words] ACTOR
+    headline     CLAUSE: ACTOR (title)       "Up to 10,000 soldiers sent to Russia: NIS"
+                 ACTOR: CLAUSE (title)       "Peskov: reports are 'misinformation'"
+    nominal      ACTOR's confirmation/denial/warning/assessment that CLAUSE
+    VERB is a reporting verb (`SPEECH_VERBS`: said, says, told, warned, denied, dismissed,
+    called, described, confirmed, claimed, believes, ...); "does not deny" is a verb too, with
+    no denial stance. The statement text is the quoted words when the sentence has quotes
+    (“…”, "…", ‘…’, '…'), else the reported clause. A sentence counts only if it touches the
+    story (a topic, claim or figure-subject term), or is in the text of an item whose title
+    does (the text goes on about the title's story: "the deployment", "the move").
+
+Claims and stance
+    The claim a statement touches is the claim with the most (then longest) of its `terms` in
+    the sentence. Stance "denies" when a claim `denial_terms` phrase is in the sentence or the
+    verb is a denial verb (denied, dismissed, rejected, refuted) without a negation; "confirms"
+    when the verb is a confirmation verb (confirmed, acknowledged) or the sentence speaks of
+    evidence; otherwise None.
+
+Figures
+    A number is a figure when one of the story's figure kinds counts it:
+      number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · a dozen
+      range      10,000-12,000 · 10,000 to 12,000 · between 10,000 and 12,000 (value = low end,
+                 `high` = high end); "10-12k" applies the multiplier to both ends
+      qualifier  about/around/approximately/roughly/some/nearly/almost/an estimated -> "about";
+                 at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
+                 no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
+                 none -> "exact"
+      noun       within 5 words after the number, with no punctuation between, a kind's `nouns`
+                 ("1,500 North Korean special forces troops"); "N of them" and "N-strong" count
+                 as the nouns of the sentence
+      subject    a kind's `subjects` ("North Korean") between number and noun, or the nearest
+                 nation named before the number in the sentence is a subject (not one of
+                 `other_subjects`: "Russia has moved 50,000 troops" is not a North Korean
+                 figure); a nation of `other_subjects` between number and noun rules it out
+      kind       the first kind in config order whose `context` terms occur in the number's
+                 clause (between commas, semicolons, dashes); a kind without context is the
+                 default. So order kinds specific first: casualties, Kursk, then Russia.
+    Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages,
+    and numbers whose noun is not a figure noun. The figure's source is the sentence's speaker
+    (the statement attribution above), else None. One figure per (kind, value) per item.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .models import Figure, Item, Match, Statement
+from .story import FigureKind, Story
+
+# ---------------------------------------------------------------- sentences
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int  # offset in the field's text
+    field: str
+
+
+_ABBREV = re.compile(
+    r"(?:\b(?:[A-Z]\.){1,3}|\b(?:Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Capt|Sgt|Sen|Rep|Gov|Pres|Prof|St|No|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|vs|Inc|Corp|Co|Jr|Sr|approx|est)\.)$"
+)
+_BOUNDARY = re.compile(r"[.!?…]+[\"”’')\]]*\s+(?=[\"“‘'(\[]?[A-Z0-9])")
+
+
+def sentences(text: str, field: str = "text") -> list[Sentence]:
+    """Split plain text into sentences, keeping offsets; abbreviations (U.S., Gen., Oct.) don't split."""
+    out: list[Sentence] = []
+    start = 0
+    for m in _BOUNDARY.finditer(text):
+        head = text[start : m.start() + 1]
+        if _ABBREV.search(head):
+            continue
+        _add(out, text, start, m.end(), field)
+        start = m.end()
+    _add(out, text, start, len(text), field)
+    return out
+
+
+def _add(out: list[Sentence], text: str, start: int, end: int, field: str) -> None:
+    chunk = text[start:end]
+    stripped = chunk.strip()
+    if stripped:
+        out.append(Sentence(stripped, start + chunk.index(stripped), field))
+
+
+# ---------------------------------------------------------------- actor mentions
+
+
+@dataclass(frozen=True)
+class Mention:
+    actor: str
+    start: int  # in the sentence
+    end: int
+    person: bool
+
+
+def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]:
+    """Actor mentions in one field: the matcher's hits plus every exact alias occurrence."""
+    found: dict[tuple[int, int], Mention] = {}
+    kinds = {a.id: a.kind != "institution" for a in story.actors}
+    for h in match.hits:
+        if h.kind == "actor" and h.field == field and 0 <= h.start < h.end <= len(text):
+            found[(h.start, h.end)] = Mention(h.ref, h.start, h.end, kinds.get(h.ref, True))
+    for actor in story.actors:
+        for alias in {actor.name, *actor.aliases}:
+            for m in _alias_re(alias).finditer(text):
+                found.setdefault((m.start(), m.end()), Mention(actor.id, m.start(), m.end(), kinds[actor.id]))
+    # drop mentions inside a longer one ("Korea" inside "South Korea's spy agency")
+    spans = sorted(found.values(), key=lambda m: (m.start, -(m.end - m.start)))
+    out: list[Mention] = []
+    for m in spans:
+        if out and m.start < out[-1].end:
+            continue
+        out.append(m)
+    return out
+
+
+_ALIAS_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _alias_re(alias: str) -> re.Pattern[str]:
+    pat = _ALIAS_CACHE.get(alias)
+    if pat is None:
+        body = re.sub(r"['’]", "['’]", re.escape(alias).replace(r"\ ", r"\s+"))
+        flags = 0 if (alias.isupper() or len(alias) <= 3) else re.IGNORECASE
+        pat = _ALIAS_CACHE[alias] = re.compile(rf"(?<![\w.]){body}(?![\w])", flags)
+    return pat
+
+
+# ---------------------------------------------------------------- statements
+
+SPEECH_VERBS = (
+    "say|says|said|saying|tell|tells|told|warn|warns|warned|warning|deny|denies|denied|denying|"
+    "dismiss|dismisses|dismissed|call|calls|called|claim|claims|claimed|confirm|confirms|confirmed|"
+    "state|states|stated|add|adds|added|note|notes|noted|announce|announces|announced|insist|insists|"
+    "insisted|describe|describes|described|characteri[sz]e[sd]?|label(?:l?ed|s)?|accuse|accuses|"
+    "accused|urge|urges|urged|believe|believes|believed|estimate|estimates|estimated|report|"
+    "reports|reported|explain|explains|explained|assert|asserts|asserted|argue|argues|argued|"
+    "allege|alleges|alleged|acknowledge|acknowledges|acknowledged|admit|admits|admitted|reject|"
+    "rejects|rejected|refute|refutes|refuted|suggest|suggests|suggested|indicate|indicates|"
+    "indicated|remark|remarks|remarked|respond|responds|responded|demand|demands|demanded|"
+    "condemn|condemns|condemned|vow|vows|vowed|threaten|threatens|threatened|caution|cautions|"
+    "cautioned|stress|stresses|stressed|emphasi[sz]e[sd]?|write|writes|wrote|post|posts|posted|"
+    "declare|declares|declared|reveal|reveals|revealed|disclose|discloses|disclosed|assess|"
+    "assesses|assessed|conclude|concludes|concluded|expect|expects|predict|predicts|predicted|"
+    "elaborate|elaborates|elaborated|decry|decries|decried|slam|slams|slammed|brand|brands|"
+    "branded|blast|blasts|blasted|question|questions|questioned|agree|agrees|agreed|mock|mocks|"
+    "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
+    "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
+    "reiterates|reiterated|calls?\s+for|called\s+for"
+)
+_VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
+_DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
+_CONFIRM = re.compile(r"\b(?:confirm\w*|acknowledg\w*|verif\w*|affirm\w*|evidence)\b", re.I)
+_NEGATED = re.compile(r"\b(?:not|never|n['’]t|no)\s+$", re.I)
+_NOMINAL = re.compile(
+    r"^['’]s\s+(?:confirmation|denial|warning|assessment|claim|statement|remarks?|comments?|"
+    r"announcement|estimate|view)\s+(?:that\s+)?", re.I
+)
+_AUX = (
+    r"has|have|had|also|previously|reportedly|now|again|then|further|later|earlier|officially|"
+    r"publicly|repeatedly|already|recently|separately|initially|still|had\s+earlier|on\s+\w+day|"
+    r"on\s+(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|last\s+week|"
+    r"this\s+week|in\s+a\s+statement|in\s+an\s+interview|at\s+a\s+(?:news\s+|press\s+)?(?:briefing|conference)"
+)
+_GAP_WORDS = re.compile(rf"^(?:['’]s(?:\s+[A-Za-z][\w\-.’']*){{1,4}}?)?(?:\s+(?:{_AUX}))*\s*$", re.I)
+_GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s*$", re.I)
+_COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
+_CLAUSE_LEAD = re.compile(
+    rf"^(?:\s*(?:,|that\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
+    r"the\s+(?:media|press|UN|U\.N\.|Security\s+Council)|him|her|them|us|"
+    r"(?:[A-Z]\w+\s+){0,2}(?:TV|television|radio|News|reporters))\b))+",
+    re.I,
+)
+_TRAILING = re.compile(rf"^(?:\s*(?:{_AUX}|today|yesterday))*\s*[.!?…]*\s*$", re.I)
+_ACCORDING = re.compile(r"\baccording\s+to\s+(?:an?\s+|the\s+)?(?:[\w\-’']+\s+){0,3}$", re.I)
+_QUOTES = re.compile(r"“([^”]{3,}?)”|\"([^\"]{3,}?)\"|‘([^‘’]{3,}?)’(?![a-z])|(?<![\w])'([^']{3,}?)'(?![\w])")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    actor: str
+    text: str
+    verb: str
+    person: bool
+    pos: int = 0  # where the attribution is marked (verb, "according to", "'s confirmation")
+
+
+def attribute(sent: str, ments: list[Mention], is_title: bool) -> list[Attribution]:
+    """Who speaks in this sentence and what they say: the first attribution, with co-speakers.
+
+    Later reporting verbs are usually inside the reported clause ("Zelensky said Ukraine expects
+    Russia to ..."), so only the earliest attribution counts; "NATO, Pentagon confirm" and
+    "Ukraine and South Korea accused" give one statement per coordinated actor.
+    """
+    found = _attributions(sent, ments, is_title)
+    if not found:
+        return []
+    first = min(found, key=lambda a: a.pos)
+    out = [a for a in found if a.pos == first.pos]
+    seen: set[str] = set()
+    return [a for a in out if not (a.actor in seen or seen.add(a.actor))]  # type: ignore[func-returns-value]
+
+
+def _attributions(sent: str, ments: list[Mention], is_title: bool) -> list[Attribution]:
+    found: list[Attribution] = []
+    if is_title:
+        found += _headline(sent, ments)
+    for v in _VERB.finditer(sent):
+        found += _forward(sent, ments, v) or _inverted(sent, ments, v)
+    for m in ments:
+        nom = _NOMINAL.match(sent[m.end :])
+        if nom:
+            text = _text(sent, sent[m.end + nom.end() :])
+            found.append(Attribution(m.actor, text, "confirmation", m.person, m.end))
+        before = sent[: m.start]
+        acc = _ACCORDING.search(before)
+        if acc:
+            clause = (before[: acc.start()] + " " + sent[m.end :]).strip(" ,.;")
+            # "according to" qualifies the whole sentence: it counts after any verb attribution
+            found.append(Attribution(m.actor, _text(sent, clause), "according to", m.person, len(sent) + acc.start()))
+    return found
+
+
+def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribution]:
+    """ACTOR ... VERB CLAUSE, or CLAUSE, ACTOR VERB."""
+    before = [m for m in ments if m.end <= v.start()]
+    if not before:
+        return []
+    m = before[-1]
+    gap = sent[m.end : v.start()]
+    if not (_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap)):
+        return []
+    speakers = [m]
+    for prev in reversed(before[:-1]):
+        between = sent[prev.end : speakers[-1].start]
+        if not (_COORD.match(between) and ("," not in between or len(sent[: prev.start].split()) <= 1)):
+            break
+        speakers.append(prev)
+    after = sent[v.end() :]
+    lead = _CLAUSE_LEAD.match(after)
+    clause = after[lead.end() :] if lead else after
+    first = speakers[-1]
+    head = sent[: first.start]
+    trailing = bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3
+    if trailing or _TRAILING.match(after) or len(clause.split()) < 2:
+        clause = re.sub(r"(?:the\s+)?$", "", head, flags=re.I).strip(" ,;:—–-")  # CLAUSE, ACTOR VERB.
+    text = _text(sent, clause)
+    return [Attribution(s.actor, text, v.group(0), s.person, v.start()) for s in reversed(speakers)]
+
+
+def _inverted(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribution]:
+    """CLAUSE, VERB ACTOR ("..., says South Korea", "..., said Kirby")."""
+    if not re.search(r"[,:][\"”’']?\s*$", sent[: v.start()]):
+        return []
+    for m in ments:
+        if m.start >= v.end() and re.fullmatch(r"\s+(?:the\s+)?(?:[\w\-.’']+\s+){0,4}", sent[v.end() : m.start], re.I):
+            rest = sent[m.end :]
+            if re.match(r"^(?:['’]s\s+[\w\s]{0,30})?\s*[,.;!?]?\s*(?:\w+\s*){0,3}[.!?…]?\s*$", rest):
+                clause = sent[: v.start()].strip(" ,;:—–-")
+                return [Attribution(m.actor, _text(sent, clause), v.group(0), m.person, v.start())]
+    return []
+
+
+def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
+    """Title forms 'CLAUSE: ACTOR' and 'ACTOR: CLAUSE'."""
+    out: list[Attribution] = []
+    if ":" not in sent:
+        return out
+    head, _, tail = sent.rpartition(":")
+    tail_ms = [m for m in ments if m.start > len(head)]
+    if tail_ms and len(tail.split()) <= 6 and not _VERB.search(tail):
+        out.append(Attribution(tail_ms[0].actor, _text(sent, head), "headline", tail_ms[0].person, len(head)))
+    first, _, rest = sent.partition(":")
+    first_ms = [m for m in ments if m.end <= len(first)]
+    if first_ms and len(first.split()) <= 5 and not _VERB.search(first):
+        out.append(Attribution(first_ms[0].actor, _text(sent, rest), "headline", first_ms[0].person, len(first)))
+    return out
+
+
+def _text(sent: str, clause: str) -> str:
+    """The quoted words if the sentence quotes someone, else the clause."""
+    quotes = [next(g for g in q.groups() if g) for q in _QUOTES.finditer(sent)]
+    quotes = [q.strip(" ,.") for q in quotes if len(q.split()) >= 1]
+    if quotes and sum(len(q.split()) for q in quotes) >= 3:
+        return " … ".join(quotes)
+    clause = clause.strip(" ,;:.—–-\"“”‘’'")
+    return clause or sent
+
+
+def _stance(sent: str, verb: str, claim_denial: bool) -> str | None:
+    v = verb.lower()
+    negated = bool(re.search(r"\b(?:not|n['’]t)\b", v))
+    if claim_denial:
+        return "denies"
+    if _DENY.search(v):
+        return None if negated else "denies"
+    if _CONFIRM.search(v) or _CONFIRM.search(sent):
+        return None if negated else "confirms"
+    return None
+
+
+def _claim(sent: str, story: Story) -> tuple[str | None, bool]:
+    """The claim with the most (then longest) terms in the sentence, and whether it is denied."""
+    low = sent.lower()
+    best: tuple[int, int, str] | None = None
+    for c in story.claims:
+        hits = [t for t in c.terms if t.lower() in low]
+        if hits:
+            score = (len(hits), max(len(t) for t in hits))
+            if best is None or score > best[:2]:
+                best = (*score, c.id)
+    if best is None:
+        return None, False
+    claim = next(c for c in story.claims if c.id == best[2])
+    denied = any(re.search(rf"\b{re.escape(t.lower())}", low) for t in claim.denial_terms)
+    return claim.id, denied
+
+
+def _on_story(sent: str, story: Story) -> bool:
+    low = sent.lower()
+    terms = [*story.topic, *(t for c in story.claims for t in c.terms)]
+    terms += [s for k in story.figures for s in k.subjects]
+    return any(t.lower() in low for t in terms)
+
+
+# ---------------------------------------------------------------- figures
+
+_WORD_NUM = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "dozen": 12,
+}
+_SCALE = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "k": 1000, "m": 1_000_000}
+_UNIT_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen"
+_TENS_WORDS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_SMALL = rf"(?:(?:{_TENS_WORDS})(?:[\s-](?:{_UNIT_WORDS}))?|{_UNIT_WORDS}|a\s+dozen|a|an)"
+_SPELLED = rf"(?:{_SMALL}(?:\s+(?:hundred|thousand|million)(?:\s+(?:and\s+)?{_SMALL}(?!\s*-?\s*(?:year|month|day)))?)*)"
+_DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d,])|\d+(?:\.\d+)?)"
+_MULT = r"(?:\s*[kK]\b|\s+(?:thousand|million)\b)"
+_ONE = rf"(?:{_DIGITS}{_MULT}?|\b{_SPELLED}\b)"
+_NUMBER = re.compile(
+    rf"(?<![\w$£€.,-])(?:between\s+)?(?P<low>{_ONE})(?:\s*(?:-|–|—|to|and)\s*(?P<high>{_ONE}))?(?![\w%])",
+    re.I,
+)
+_QUALIFIERS = [
+    ("about", r"about|around|approximately|approx\.?|roughly|some|nearly|almost|close\s+to|an\s+estimated|estimated|circa|~"),
+    ("at least", r"at\s+least|no\s+fewer\s+than|no\s+less\s+than|a\s+minimum\s+of|not\s+less\s+than"),
+    ("up to", r"up\s+to|as\s+many\s+as|at\s+most|no\s+more\s+than|a\s+maximum\s+of|fewer\s+than|less\s+than|under"),
+    ("more than", r"more\s+than|over|in\s+excess\s+of|upwards\s+of|above|exceeding|beyond"),
+]
+_QUAL_RE = [(q, re.compile(rf"\b(?:{p})\s+(?:(?:a\s+)?total\s+of\s+)?$", re.I)) for q, p in _QUALIFIERS]
+_MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+_DATE_BEFORE = re.compile(rf"\b(?:{_MONTHS})\.?\s+$", re.I)
+_DATE_AFTER = re.compile(rf"^\s*(?:st|nd|rd|th)?\s*(?:of\s+)?(?:{_MONTHS})\b", re.I)
+_AGE_AFTER = re.compile(r"^\s*-?\s*(?:years?|yrs?)[\s-]*old|^\s*-?\s*year\b|^\s*-?\s*(?:%|percent|per\s+cent)", re.I)
+_CLAUSE_SPLIT = re.compile(r"[;,()]|\s[—–-]\s|:\s")
+
+
+@dataclass(frozen=True)
+class _Num:
+    value: int
+    high: int | None
+    start: int
+    end: int
+    qualifier: str
+
+
+def numbers(sent: str) -> list[_Num]:
+    """Every number in the sentence with its qualifier; dates, ages, money, years dropped."""
+    out: list[_Num] = []
+    for m in _NUMBER.finditer(sent):
+        low_txt, high_txt = m.group("low"), m.group("high")
+        low, high = _value(low_txt), _value(high_txt) if high_txt else None
+        if low is None or (high_txt and high is None):
+            continue
+        if high is not None and high_txt and low < high and _has_mult(high_txt) and not _has_mult(low_txt):
+            scaled = low * _mult_of(high_txt)
+            if scaled < high:
+                low = scaled
+        if high is not None and high <= low:
+            if m.group(0).lower().lstrip().startswith("between") or high_txt is None:
+                pass
+            high = None if high == low else high
+            if high is not None and high < low:
+                continue
+        before, after = sent[: m.start()], sent[m.end() :]
+        if _DATE_BEFORE.search(before) or _DATE_AFTER.match(after) or _AGE_AFTER.match(after):
+            continue
+        if re.fullmatch(r"(?:19|20)\d\d", low_txt.strip()):
+            continue
+        if re.search(r"[$£€#]\s*$", before):
+            continue
+        qual = next((q for q, r in _QUAL_RE if r.search(before)), "exact")
+        out.append(_Num(low, high, m.start(), m.end(), qual))
+    return out
+
+
+def _has_mult(txt: str) -> bool:
+    return bool(re.search(rf"{_MULT}$", txt, re.I)) or bool(re.search(r"thousand|million", txt, re.I))
+
+
+def _mult_of(txt: str) -> int:
+    low = txt.lower()
+    if "million" in low or low.rstrip().endswith("m"):
+        return 1_000_000
+    return 1000
+
+
+def _value(txt: str) -> int | None:
+    txt = txt.strip()
+    m = re.fullmatch(rf"({_DIGITS})({_MULT})?", txt, re.I)
+    if m:
+        base = float(re.sub(r"[,\s\u00a0\u202f]", "", m.group(1)))
+        mult = m.group(2)
+        if mult:
+            base *= _SCALE[mult.strip().lower()]
+        return int(round(base))
+    return _spelled(txt)
+
+
+def _spelled(txt: str) -> int | None:
+    words = re.split(r"[\s-]+", txt.lower())
+    words = [w for w in words if w and w != "and"]
+    if not words or words in (["a"], ["an"]):
+        return None
+    total, current = 0, 0
+    for w in words:
+        if w in _WORD_NUM:
+            current += _WORD_NUM[w] if not (w in ("a", "an") and current) else 0
+        elif w in _SCALE:
+            current = max(current, 1) * _SCALE[w]
+            if _SCALE[w] >= 1000:
+                total, current = total + current, 0
+        else:
+            return None
+    return total + current
+
+
+def figures_in(
+    sent: str, story: Story, source: str | None, title_subject: bool = False,
+    skip: tuple[tuple[int, int], ...] = (),
+) -> list[Figure]:
+    """The figures of one sentence (see the module docstring for the rules).
+
+    `title_subject`: the item's title names a subject, which a sentence naming no nation before
+    the number inherits ("The first 1,500 troops arrive in Russia"). `skip`: spans of actor
+    mentions, whose nation names are speakers, not the counted ("South Korea's spy agency said").
+    """
+    out: list[Figure] = []
+    masked = _mask(sent, skip)
+    for n in numbers(sent):
+        kind = _kind(masked, n, story, title_subject)
+        if kind is not None:
+            out.append(Figure(kind=kind, value=n.value, sentence=sent, high=n.high,
+                              qualifier=n.qualifier, source=source))
+    return out
+
+
+def _mask(sent: str, spans: tuple[tuple[int, int], ...]) -> str:
+    for a, b in spans:
+        sent = sent[:a] + "_" * (b - a) + sent[b:]
+    return sent
+
+
+def _kind(sent: str, n: _Num, story: Story, title_subject: bool) -> str | None:
+    counted = [k for k in story.figures if _counts(sent, n, k, title_subject)]
+    if not counted:
+        return None
+    clause = _clause(sent, n)
+    for k in counted:
+        if k.context and any(_has(clause, c) for c in k.context):
+            return k.id
+    return next((k.id for k in counted if not k.context), None)
+
+
+def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
+    """The number counts what `kind` counts, about its subjects."""
+    nouns = "|".join(re.escape(x) for x in sorted(kind.nouns, key=len, reverse=True))
+    if not nouns:
+        return False
+    after = sent[n.end :]
+    m = re.match(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+(?:{nouns})\b", after, re.I)
+    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
+    strong = re.match(r"^-strong\b", after, re.I)
+    if not m and not pronoun and not strong:
+        return False
+    between = m.group(1) if m else ""
+    if any(_has(between, o) for o in kind.other_subjects):
+        return False
+    if any(_has(between, s) for s in kind.subjects):
+        return True
+    if (pronoun or strong) and not re.search(rf"\b(?:{nouns})\b", sent, re.I):
+        return False
+    last = _last_nation(sent[: n.start], kind)
+    if last is not None:
+        return last[1]
+    return title_subject or any(_has(sent, s) for s in kind.subjects)
+
+
+def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
+    """(end, is a subject) of the last nation named before the number, if any."""
+    best: tuple[int, bool] | None = None
+    for terms, is_subject in ((kind.subjects, True), (kind.other_subjects, False)):
+        for t in terms:
+            for m in _term_re(t).finditer(before):
+                # a subject wins over an other-subject ending at the same place
+                if best is None or m.end() > best[0] or (m.end() == best[0] and is_subject):
+                    best = (m.end(), is_subject)
+    return best
+
+
+def _clause(sent: str, n: _Num) -> str:
+    cuts = [m.start() for m in _CLAUSE_SPLIT.finditer(sent)]
+    left = max([c for c in cuts if c < n.start], default=0)
+    right = min([c for c in cuts if c >= n.end], default=len(sent))
+    return sent[left:right]
+
+
+def _has(text: str, term: str) -> bool:
+    return _term_re(term).search(text) is not None
+
+
+def _term_re(term: str) -> re.Pattern[str]:
+    """A config term as a word-bounded pattern; short or all-caps terms ("US") match case."""
+    return _alias_re(term)
+
+
+# ---------------------------------------------------------------- the stage
+
+
+def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], list[Figure]]:
+    """Statements by tracked actors and figures about the story, title first, each once."""
+    statements: list[Statement] = []
+    figures: dict[tuple[str, int], Figure] = {}
+    title_on_story = _on_story(item.title, story)
+    title_subject = any(_has(item.title, t) for k in story.figures for t in k.subjects)
+    for field, text in (("title", item.title), ("text", item.text)):
+        ments = mentions(text, field, match, story)
+        for s in sentences(text, field):
+            local = [Mention(m.actor, m.start - s.start, m.end - s.start, m.person)
+                     for m in ments if s.start <= m.start and m.end <= s.start + len(s.text)]
+            atts = attribute(s.text, local, field == "title")
+            on_story = _on_story(s.text, story) or (field == "text" and title_on_story)
+            if on_story:
+                statements += _statements(s.text, atts, story, statements)
+            source = atts[0].actor if atts else None
+            skip = tuple((m.start, m.end) for m in local)
+            for f in figures_in(s.text, story, source, title_subject, skip):
+                key = (f.kind, f.value)
+                if key not in figures or (figures[key].source is None and f.source is not None):
+                    figures[key] = f
+    return statements, list(figures.values())
+
+
+def _statements(sent: str, atts: list[Attribution], story: Story, done: list[Statement]) -> list[Statement]:
+    out: list[Statement] = []
+    claim, denied = _claim(sent, story)
+    for a in atts:
+        if any(d.actor == a.actor and d.sentence == sent for d in done):
+            continue
+        out.append(Statement(actor=a.actor, text=a.text, sentence=sent, claim=claim,
+                             stance=_stance(sent, a.verb, denied) if claim else None))
+    return out
