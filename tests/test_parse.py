@@ -84,3 +84,42 @@ def test_links_that_are_not_http_are_dropped():
 
 def test_html_to_text_drops_scripts_and_entities():
     assert html_to_text("<p>Kim&#39;s <script>x()</script>troops&nbsp;<br>arrive</p>") == "Kim's troops arrive"
+
+
+def test_one_invalid_byte_does_not_turn_the_feed_into_mojibake():
+    body = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Ünïcode</title>'
+            '<item><title>Zelenskyy says “troops” arrived</title><guid>1</guid></item>'
+            '<item><title>bad \xff byte</title><guid>2</guid></item></channel></rss>')
+    raw = body.encode("utf-8").replace(b"\xc3\xbf", b"\xff")
+    title, items = parse("http://f", raw, {"Content-Type": "application/rss+xml; charset=utf-8"})
+    assert title == "Ünïcode"
+    assert items[0].title == "Zelenskyy says “troops” arrived"
+    assert items[1].title == "bad \ufffd byte"
+
+
+def test_windows_1251_served_as_utf8_is_detected():
+    text = "Песков назвал сообщения о северокорейских войсках в Курской области дезинформацией"
+    body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Новости</title>'
+            f"<item><title>{text}</title><guid>1</guid></item></channel></rss>").encode("cp1251")
+    _, [item] = parse("http://f", body, {"Content-Type": "text/xml; charset=utf-8"})
+    assert item.title == text
+
+
+def test_json_feed():
+    body = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "JF",
+      "items": [{"id": "1", "url": "https://ex.org/1?utm_source=x", "title": "Hello",
+                 "content_html": "<p>Body</p>", "date_published": "2024-10-24T10:00:00+02:00",
+                 "authors": [{"name": "Ann"}]}]}"""
+    title, [item] = parse("http://f", body, {"Content-Type": "application/feed+json"})
+    assert (title, item.id, item.link, item.text, item.authors) == ("JF", "1", "https://ex.org/1", "Body", ("Ann",))
+    assert item.published == datetime(2024, 10, 24, 8, 0, tzinfo=timezone.utc)
+
+
+def test_future_and_garbage_dates_become_unknown_and_huge_titles_are_capped():
+    body = ('<rss version="2.0"><channel><title>x</title>'
+            '<item><title>future</title><guid>1</guid><pubDate>Tue, 01 Jan 2999 00:00:00 GMT</pubDate></item>'
+            '<item><title>garbage</title><guid>2</guid><pubDate>yesterday-ish</pubDate></item>'
+            f'<item><title>{"A" * 1_000_000}</title><guid>3</guid></item></channel></rss>').encode()
+    _, items = parse("http://f", body)
+    assert [i.published for i in items] == [None, None, None]
+    assert len(items[2].title) == 1000
