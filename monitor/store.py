@@ -15,6 +15,7 @@ match. The schema version lives in `PRAGMA user_version`; `migrate()` brings old
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -60,11 +61,13 @@ CREATE TABLE IF NOT EXISTS items (
     authors TEXT NOT NULL DEFAULT '[]',
     feed_title TEXT NOT NULL DEFAULT '',
     fetched_at TEXT NOT NULL,
-    relevant INTEGER NOT NULL DEFAULT 0
+    relevant INTEGER NOT NULL DEFAULT 0,
+    fingerprint TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS items_feed_item ON items (feed_url, item_id);
 CREATE UNIQUE INDEX IF NOT EXISTS items_link ON items (link) WHERE link IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_fetched ON items (fetched_at);
+CREATE INDEX IF NOT EXISTS items_fingerprint ON items (feed_url, fingerprint);
 CREATE TABLE IF NOT EXISTS matches (
     item INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
     story TEXT NOT NULL,
@@ -240,20 +243,26 @@ class Store:
     # ------------------------------------------------------------ items
 
     def unseen(self, items: Iterable[Item]) -> list[Item]:
-        """The items not stored yet: new (feed, id) and new canonical link. Keeps feed order."""
+        """The items not stored yet, in feed order.
+
+        An item is known when its (feed, id), its canonical link, or (for feeds whose GUIDs
+        change on every fetch and that give no link) its title+text fingerprint in the same feed
+        is already stored. Duplicates within one fetch count once.
+        """
         out: list[Item] = []
-        seen_links: set[str] = set()
-        seen_ids: set[str] = set()
+        seen: set[str] = set()
         with self.lock:
             for item in items:
-                if item.id in seen_ids or (item.link and item.link in seen_links):
+                fp = fingerprint(item)
+                keys = {f"id:{item.id}"} | ({f"link:{item.link}"} if item.link else set()) | ({f"fp:{fp}"} if fp else set())
+                if keys & seen:
                     continue
-                seen_ids.add(item.id)
-                if item.link:
-                    seen_links.add(item.link)
+                seen |= keys
                 row = self.db.execute(
-                    "SELECT 1 FROM items WHERE (feed_url = ? AND item_id = ?) OR link = ? LIMIT 1",
-                    [item.feed_url, item.id, item.link],
+                    "SELECT 1 FROM items WHERE feed_url = ? AND item_id = ? UNION ALL "
+                    "SELECT 1 FROM items WHERE link = ? UNION ALL "
+                    "SELECT 1 FROM items WHERE feed_url = ? AND fingerprint = ? LIMIT 1",
+                    [item.feed_url, item.id, item.link, item.feed_url, fp],
                 ).fetchone()
                 if row is None:
                     out.append(item)
@@ -287,10 +296,10 @@ class Store:
             for item in w.items:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO items (feed_url, item_id, link, title, text, published, "
-                    "authors, feed_title, fetched_at, relevant) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "authors, feed_title, fetched_at, relevant, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     [item.feed_url, item.id, item.link, item.title, item.text, _iso(item.published),
                      json.dumps(list(item.authors)), item.feed_title, stamp,
-                     1 if w.matches.get(item.id) else 0],
+                     1 if w.matches.get(item.id) else 0, fingerprint(item)],
                 )
                 if cur.rowcount:
                     rowids[item.id] = cur.lastrowid
@@ -442,6 +451,47 @@ class Store:
         with self.lock:
             return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}
 
+    def mark_deliveries(self, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Update several deliveries in ONE transaction (a digest is sent, or fails, as a whole)."""
+        with self.lock, self.db.atomic():
+            for delivery_id, cols in updates:
+                sets = ", ".join(f"{k} = ?" for k in cols)
+                self.db.execute(f"UPDATE deliveries SET {sets} WHERE id = ?", [*cols.values(), delivery_id])
+
+    def instant_sent_since(self, target: str, since: str) -> int:
+        """Single messages (not digests) sent to `target` since `since`: the rate limit's count."""
+        with self.lock:
+            return self.db.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE target = ? AND state = 'sent' AND digest = 0 "
+                "AND sent_at >= ?", [target, since]).fetchone()[0]
+
+    def delivery_alerts(self, keys: Iterable[str]) -> dict[str, tuple[Alert, int]]:
+        """The events behind deliveries, by key: (Alert, number of sources), rendered at send time."""
+        keys = list(keys)
+        out: dict[str, tuple[Alert, int]] = {}
+        with self.lock:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.query(f"SELECT * FROM events WHERE key IN ({marks})", chunk):
+                    out[row["key"]] = (_alert(row), row["sources"])
+        return out
+
+    def target_report(self) -> dict[str, dict[str, Any]]:
+        """Per target: deliveries by state, last sent and the newest error (masked by notify.py)."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.lock:
+            for target, state, n, sent in self.db.execute(
+                    "SELECT target, state, COUNT(*), MAX(sent_at) FROM deliveries GROUP BY target, state"):
+                rep = out.setdefault(target, {"states": {}, "last_sent": None, "last_error": None})
+                rep["states"][state] = n
+                rep["last_sent"] = max(filter(None, [rep["last_sent"], sent]), default=None)
+            for target, error in self.db.execute(
+                    "SELECT target, last_error FROM deliveries WHERE last_error IS NOT NULL "
+                    "AND state IN ('retrying', 'failed') GROUP BY target HAVING id = MAX(id)"):
+                out.setdefault(target, {"states": {}, "last_sent": None, "last_error": None})["last_error"] = error
+        return out
+
     # ------------------------------------------------------------ status
 
     def story_counts(self) -> dict[str, dict[str, int]]:
@@ -473,6 +523,12 @@ class Store:
         """Read-only ad-hoc queries for the dashboard."""
         with self.lock:
             return iter(list(self.db.query(sql, list(args))))
+
+
+def fingerprint(item: Item) -> str | None:
+    """Title + start of text, whitespace- and case-folded: the same article under a new GUID."""
+    basis = " ".join(f"{item.title}\n{item.text[:1000]}".lower().split())
+    return hashlib.sha1(basis.encode()).hexdigest() if basis else None
 
 
 def _feed_state(row: dict) -> FeedState:
