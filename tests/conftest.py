@@ -145,3 +145,106 @@ def monitor_cmd(*args: str, timeout: float = 60, env: dict | None = None) -> sub
     """Run the real CLI in a child process."""
     return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+# ---------------------------------------------------------------- notification receivers (tests/test_notify.py)
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 on a free port, in a thread; keeps what it got.
+
+    aiosmtpd's Controller cannot take port 0 (aio-libs/aiosmtpd#388), so the server runs on our
+    own loop. Apprise 2.3 refuses `bot@127.0.0.1` as a sender, so the URL names a `from=`.
+    """
+
+    def __init__(self) -> None:
+        import asyncio
+
+        from aiosmtpd.smtp import SMTP
+
+        self.messages: list = []  # email.message.EmailMessage, parsed with the default policy
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+                import email
+                from email import policy
+
+                outer.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+                return "250 OK"
+
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(
+            self.loop.create_server(lambda: SMTP(Handler()), "127.0.0.1", 0))
+        self.port = self.server.sockets[0].getsockname()[1]
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, to: str = "ops@example.org") -> str:
+        return f"mailto://bot@127.0.0.1:{self.port}?to={to}&from=bot@example.org"
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def smtp_server():
+    server = SmtpServer()
+    yield server
+    server.close()
+
+
+class JsonReceiver:
+    """A webhook on 127.0.0.1 that records the JSON bodies Apprise's json:// plugin POSTs.
+
+    `down()` closes the port (connection refused, like a receiver that is not running) and
+    `up()` listens on the same port again; `status` makes it answer with an error instead.
+    """
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        self.status = 200
+        self.port = 0
+        self.httpd: ThreadingHTTPServer | None = None
+        self.up()
+
+    def up(self) -> None:
+        import json
+
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.status == 200:
+                    receiver.posts.append({**json.loads(body), "_path": self.path})
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def json_receiver():
+    receiver = JsonReceiver()
+    yield receiver
+    receiver.down()
