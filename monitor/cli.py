@@ -232,6 +232,30 @@ def feeds_export(config_dir: str | None, state_dir: str | None, verbose: int) ->
     click.echo(config_mod.write_opml(cfg.feeds), nl=False)
 
 
+@cli.command("notify-test")
+@common
+def notify_test(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Send a test message to every notification target; report per target whether it was accepted.
+
+    Targets are shown with their secrets masked. Exits 1 when any target failed or none is configured.
+    """
+    from .notify import test_targets
+
+    cfg = load_config(config_dir, state_dir)
+    setup_logging(cfg, verbose - 1)
+    if not cfg.notify.targets:
+        click.echo("no notification targets configured. Hint: add [[notify.targets]] to "
+                   f"{cfg.config_dir / config_mod.SERVICE_FILE} or set MONITOR_NOTIFY_URLS", err=True)
+        sys.exit(1)
+    results = test_targets(cfg)
+    for url, ok, error in results:
+        click.echo(f"{'ok' if ok else 'FAILED':<7} {url}" + ("" if ok else f"  {error}"))
+    failed = sum(1 for _, ok, _ in results if not ok)
+    click.echo(f"{len(results)} target(s): {len(results) - failed} accepted, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -469,6 +469,12 @@ class DeliverySummary:
     busy: bool = False  # another thread or process was delivering; nothing done
     errors: list[str] = field(default_factory=list)  # "target: reason", masked
 
+    def __str__(self) -> str:
+        if self.busy:
+            return "another process is delivering"
+        return (f"sent={self.sent} messages={self.messages} retrying={self.retrying} "
+                f"held={self.held} failed={self.failed}")
+
 
 class Notifier:
     """Sends due deliveries from the outbox. `clock` is injectable for tests."""
