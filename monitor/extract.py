@@ -6,9 +6,10 @@ patterns, never particular headlines; everything story-specific (actors and alia
 figure kinds) comes from the story config.
 
 Actor mentions
-    The matcher's actor hits (`Match.hits`, kind "actor") plus every other occurrence of the
-    actor's name and aliases (word-bounded; all-caps aliases such as "US" case-sensitive), so a
-    second mention in the text is found even when the matcher reported only the first.
+    The matcher's counted actor hits (`Match.hits`, kind "actor": every occurrence, fuzzy,
+    ambiguous aliases and look-alikes already judged). A Match without hits (built by hand in
+    tests and tools) falls back to exact, word-bounded name and alias occurrences (short or
+    all-caps aliases such as "US" match case).
 
 Statements (one per attributed sentence)
     forward      ACTOR [up to 4 words | 's spokesperson | , appositive ,] VERB [that] CLAUSE
@@ -116,16 +117,22 @@ class Mention:
 
 
 def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]:
-    """Actor mentions in one field: the matcher's hits plus every exact alias occurrence."""
+    """Actor mentions in one field, from the matcher's counted actor hits.
+
+    A Match built by hand (no hits at all, as in tests and tools) falls back to exact,
+    word-bounded occurrences of each actor's name and aliases.
+    """
     found: dict[tuple[int, int], Mention] = {}
-    kinds = {a.id: a.kind != "institution" for a in story.actors}
+    person = {a.id: a.kind != "institution" for a in story.actors}
     for h in match.hits:
-        if h.kind == "actor" and h.field == field and 0 <= h.start < h.end <= len(text):
-            found[(h.start, h.end)] = Mention(h.ref, h.start, h.end, kinds.get(h.ref, True))
-    for actor in story.actors:
-        for alias in {actor.name, *actor.aliases}:
-            for m in _alias_re(alias).finditer(text):
-                found.setdefault((m.start(), m.end()), Mention(actor.id, m.start(), m.end(), kinds[actor.id]))
+        if (h.kind == "actor" and h.field == field and getattr(h, "counted", True)
+                and text[h.start : h.end] == h.matched):
+            found[(h.start, h.end)] = Mention(h.ref, h.start, h.end, person.get(h.ref, True))
+    if not match.hits:
+        for actor in story.actors:
+            for alias in {actor.name, *actor.aliases}:
+                for m in _alias_re(alias).finditer(text):
+                    found.setdefault((m.start(), m.end()), Mention(actor.id, m.start(), m.end(), person[actor.id]))
     # drop mentions inside a longer one ("Korea" inside "South Korea's spy agency")
     spans = sorted(found.values(), key=lambda m: (m.start, -(m.end - m.start)))
     out: list[Mention] = []
@@ -173,7 +180,7 @@ SPEECH_VERBS = (
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
 _CONFIRM = re.compile(r"\b(?:confirm\w*|acknowledg\w*|verif\w*|affirm\w*|evidence)\b", re.I)
-_NEGATED = re.compile(r"\b(?:not|never|n['’]t|no)\s+$", re.I)
+_NEGATED_VERB = re.compile(r"\b(?:not|never|n['’]t)\b", re.I)
 _NOMINAL = re.compile(
     r"^['’]s\s+(?:confirmation|denial|warning|assessment|claim|statement|remarks?|comments?|"
     r"announcement|estimate|view)\s+(?:that\s+)?", re.I
@@ -188,7 +195,7 @@ _GAP_WORDS = re.compile(rf"^(?:['’]s(?:\s+[A-Za-z][\w\-.’']*){{1,4}}?)?(?:\s
 _GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s*$", re.I)
 _COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
 _CLAUSE_LEAD = re.compile(
-    rf"^(?:\s*(?:,|that\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
+    rf"^(?:\s*(?:,|that\b|of\b|about\b|against\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
     r"the\s+(?:media|press|UN|U\.N\.|Security\s+Council)|him|her|them|us|"
     r"(?:[A-Z]\w+\s+){0,2}(?:TV|television|radio|News|reporters))\b))+",
     re.I,
@@ -266,6 +273,8 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     trailing = bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3
     if trailing or _TRAILING.match(after) or len(clause.split()) < 2:
         clause = re.sub(r"(?:the\s+)?$", "", head, flags=re.I).strip(" ,;:—–-")  # CLAUSE, ACTOR VERB.
+    elif _DENY.search(v.group(0)) or _CONFIRM.search(v.group(0)) or _NEGATED_VERB.search(v.group(0)):
+        clause = f"{v.group(0)} {clause.strip()}"  # the verb is the statement: "does not deny ..."
     text = _text(sent, clause)
     return [Attribution(s.actor, text, v.group(0), s.person, v.start()) for s in reversed(speakers)]
 
@@ -300,49 +309,65 @@ def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
 
 
 def _text(sent: str, clause: str) -> str:
-    """The quoted words if the sentence quotes someone, else the clause."""
-    quotes = [next(g for g in q.groups() if g) for q in _QUOTES.finditer(sent)]
-    quotes = [q.strip(" ,.") for q in quotes if len(q.split()) >= 1]
-    if quotes and sum(len(q.split()) for q in quotes) >= 3:
+    """The reported clause (quotes kept); the quoted words when the clause is only an attribution.
+
+    A title's leading quote ("'This is our business': Putin responds to ...") is the statement.
+    """
+    lead = re.match(r"^\s*[‘“\"']([^’”\"']{3,})[’”\"']\s*:", sent)
+    if lead:
+        return lead.group(1).strip()
+    clause = _balance(clause.strip(" ,;:.—–-"))
+    if len(clause.split()) >= 3:
+        return clause
+    quotes = [next(g for g in q.groups() if g).strip(" ,.") for q in _QUOTES.finditer(sent)]
+    if quotes:
         return " … ".join(quotes)
-    clause = clause.strip(" ,;:.—–-\"“”‘’'")
     return clause or sent
 
 
-def _stance(sent: str, verb: str, claim_denial: bool) -> str | None:
-    v = verb.lower()
-    negated = bool(re.search(r"\b(?:not|n['’]t)\b", v))
-    if claim_denial:
-        return "denies"
-    if _DENY.search(v):
-        return None if negated else "denies"
-    if _CONFIRM.search(v) or _CONFIRM.search(sent):
-        return None if negated else "confirms"
-    return None
+def _balance(text: str) -> str:
+    """Drop a quote mark left open or closed at either end by the clause cut."""
+    pairs = (("“", "”"), ("‘", "’"), ('"', '"'), ("'", "'"))
+    for o, c in pairs:
+        if text.startswith(o) and (text.count(c) if o != c else text.count(o)) < (1 if o != c else 2):
+            text = text[1:].lstrip()
+        if text.endswith(c) and (text.count(o) if o != c else text.count(c)) < (1 if o != c else 2):
+            text = text[:-1].rstrip()
+    return text.strip(" ,;:.")
 
 
-def _claim(sent: str, story: Story) -> tuple[str | None, bool]:
-    """The claim with the most (then longest) terms in the sentence, and whether it is denied."""
+def claim_and_stance(sent: str, verb: str, story: Story) -> tuple[str | None, str | None]:
+    """The claim a statement touches and its stance (see the module docstring).
+
+    A denial word of any claim ("misinformation") denies: the claim denied is the touched claim
+    that lists denial terms, else the first claim whose denial terms are in the sentence.
+    """
     low = sent.lower()
-    best: tuple[int, int, str] | None = None
-    for c in story.claims:
-        hits = [t for t in c.terms if t.lower() in low]
+    ranked: list[tuple[int, int, int]] = []
+    for i, c in enumerate(story.claims):
+        hits = [t for t in c.terms if _has(sent, t)]
         if hits:
-            score = (len(hits), max(len(t) for t in hits))
-            if best is None or score > best[:2]:
-                best = (*score, c.id)
-    if best is None:
-        return None, False
-    claim = next(c for c in story.claims if c.id == best[2])
-    denied = any(re.search(rf"\b{re.escape(t.lower())}", low) for t in claim.denial_terms)
-    return claim.id, denied
+            ranked.append((len(hits), max(len(t) for t in hits), -i))
+    touched = [story.claims[-r[2]] for r in sorted(ranked, reverse=True)]
+    v = verb.lower()
+    negated = bool(re.search(r"\b(?:not|n['’]t|never)\b", v))
+    denial_words = [c for c in story.claims if any(_has(sent, t) for t in c.denial_terms)]
+    if denial_words or (_DENY.search(v) and not negated):
+        claim = next((c for c in touched if c.denial_terms), None) or (denial_words[0] if denial_words else None)
+        claim = claim or (touched[0] if touched else None)
+        return (claim.id, "denies") if claim else (None, None)
+    if not touched:
+        return None, None
+    confirms = (_CONFIRM.search(v) or _CONFIRM.search(low)) and not negated
+    return touched[0].id, "confirms" if confirms else None
 
 
 def _on_story(sent: str, story: Story) -> bool:
-    low = sent.lower()
-    terms = [*story.topic, *(t for c in story.claims for t in c.terms)]
+    """The sentence names the story: a required concept, a claim or a figure subject."""
+    required = [t for c in story.concepts if c.required for t in c.terms]
+    terms = [*(required or story.topic), *(t for c in story.claims for t in c.terms)]
     terms += [s for k in story.figures for s in k.subjects]
-    return any(t.lower() in low for t in terms)
+    return any(_has(sent, t) for t in terms)
 
 
 # ---------------------------------------------------------------- figures
@@ -578,10 +603,9 @@ def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], li
 
 def _statements(sent: str, atts: list[Attribution], story: Story, done: list[Statement]) -> list[Statement]:
     out: list[Statement] = []
-    claim, denied = _claim(sent, story)
     for a in atts:
         if any(d.actor == a.actor and d.sentence == sent for d in done):
             continue
-        out.append(Statement(actor=a.actor, text=a.text, sentence=sent, claim=claim,
-                             stance=_stance(sent, a.verb, denied) if claim else None))
+        claim, stance = claim_and_stance(sent, a.verb, story)
+        out.append(Statement(actor=a.actor, text=a.text, sentence=sent, claim=claim, stance=stance))
     return out

@@ -1,0 +1,361 @@
+"""Pure: statements and figures of an item + what is already known -> new alerts, once each.
+
+The `Ledger` is plain data: per actor the statements already alerted (or known from the story
+config), per figure kind the figures already alerted (or known), in the order they were seen.
+The service persists only Alerts; on restart `Ledger.from_alerts(story, store.alerts(story.id))`
+rebuilds exactly the same ledger, so nothing is alerted twice across restarts.
+
+`decide(ledger, story, item, statements, figures)` returns a `Decision` and updates the ledger:
+    new      one Alert per novelty (kind "statement" or "figure")
+    repeats  keys of alerts this item repeats: the store attaches the item as a further source
+    known    keys of known facts (story config `[known]`) this item repeats: nothing to store
+
+A statement is the same as an earlier one by the same actor when
+    - their content words are alike: rapidfuzz `token_set_ratio` >= SAME_STATEMENT (72) on
+      lower-cased words without stop words and plural/tense endings, so rewordings across
+      outlets ("called the deployment a dangerous expansion" / "said the move is a dangerous
+      expansion of Russia's war") are one statement; or
+    - both touch the same claim with the same stance (a second "confirms" by Austin is not new;
+      a "denies" by an actor who confirmed before is); or
+    - they were made within SAME_EVENT_HOURS (36) of each other, unless they touch different
+      claims or take opposite stances: one briefing, many write-ups quoting different lines.
+  Several statements by one actor in one item are one novelty (title and text report the same
+  remarks).
+A figure is the same as an earlier one when its kind matches and its value (and the high end of
+a range) is equal, or, when either is qualified "about", within ABOUT_TOLERANCE (5%). Its
+qualifier ("at least 3,000" after "3,000") does not make it new.
+
+Keys are stable: `{story}:figure:{kind}:{value}[-{high}]` and
+`{story}:statement:{actor}:{sha1 of the normalised words, 12 hex}`; known facts get the same
+kind of key, so a store that was told about one would treat it the same way.
+
+Figure alerts carry the previous value of the kind (the last one seen, known facts included)
+and who gave it, and, when a different source gave a different value of the same kind within
+the kind's `disagree_days` (default 3), the disagreement with both sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from .models import Alert, Figure, Item, Statement
+from .story import Story
+
+SAME_STATEMENT = 72.0
+SAME_EVENT_HOURS = 36.0
+ABOUT_TOLERANCE = 0.05
+
+_STOP = frozenset(
+    "a an the and or but of to in on at for from by with as is are was were be been being has have had "
+    "it its this that these those there their they them he she his her we our us you your i not no "
+    "will would could should can may might must do does did said says say told tells according also "
+    "than then so if into over about after before while which who whom whose what when where why how "
+    "all any some such more most very just now only own same other another up out off again further "
+    "once here both each few".split()
+)
+
+
+# ---------------------------------------------------------------- the ledger
+
+
+@dataclass
+class SeenStatement:
+    key: str
+    actor: str
+    words: str  # normalised content words
+    claim: str | None = None
+    stance: str | None = None
+    date: datetime | None = None
+
+
+@dataclass
+class SeenFigure:
+    key: str
+    kind: str
+    value: int
+    high: int | None = None
+    qualifier: str | None = None
+    source: str | None = None
+    date: datetime | None = None
+    outlet: str = ""
+    link: str | None = None
+
+
+@dataclass
+class Ledger:
+    """What one story has already said: statements per actor, figures per kind, oldest first."""
+
+    story: str
+    statements: dict[str, list[SeenStatement]] = field(default_factory=dict)
+    figures: dict[str, list[SeenFigure]] = field(default_factory=dict)
+    known_keys: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_story(cls, story: Story) -> Ledger:
+        """The story config's `[known]` facts (the seed article's)."""
+        ledger = cls(story.id)
+        for k in story.known.statements:
+            words = normalise(k.text)
+            key = statement_key(story.id, k.actor, words)
+            ledger.add_statement(SeenStatement(key, k.actor, words, k.claim, k.stance, _date(k.date)))
+            ledger.known_keys.add(key)
+        for f in story.known.figures:
+            key = figure_key(story.id, f.kind, f.value, None)
+            ledger.add_figure(SeenFigure(key, f.kind, f.value, None, f.qualifier, f.source, _date(f.date), "known"))
+            ledger.known_keys.add(key)
+        return ledger
+
+    @classmethod
+    def from_alerts(cls, story: Story, alerts: list[Alert]) -> Ledger:
+        """Known facts, then the stored alerts of this story (oldest first, as the store gives them)."""
+        ledger = cls.from_story(story)
+        for a in alerts:
+            if a.story != story.id:
+                continue
+            if a.kind == "statement" and "statement" in a.data:
+                s = a.data["statement"]
+                words = a.data.get("words") or normalise(s.get("text", ""))
+                ledger.add_statement(SeenStatement(a.key, s["actor"], words, s.get("claim"), s.get("stance"), a.published))
+            elif a.kind == "figure" and "figure" in a.data:
+                f = a.data["figure"]
+                ledger.add_figure(SeenFigure(a.key, f["kind"], int(f["value"]), f.get("high"), f.get("qualifier"),
+                                             f.get("source"), a.published, a.outlet, a.link))
+        return ledger
+
+    def add_statement(self, s: SeenStatement) -> None:
+        self.statements.setdefault(s.actor, []).append(s)
+
+    def add_figure(self, f: SeenFigure) -> None:
+        self.figures.setdefault(f.kind, []).append(f)
+
+    def same_statement(self, st: Statement, words: str, when: datetime | None) -> SeenStatement | None:
+        for seen in self.statements.get(st.actor, []):
+            if _same_statement(seen, st, words, when):
+                return seen
+        return None
+
+    def same_figure(self, fig: Figure) -> SeenFigure | None:
+        return next((s for s in self.figures.get(fig.kind, []) if _same_figure(s, fig)), None)
+
+
+@dataclass(frozen=True)
+class Decision:
+    new: list[Alert] = field(default_factory=list)
+    repeats: list[str] = field(default_factory=list)  # keys of stored alerts: add the item as a source
+    known: list[str] = field(default_factory=list)  # keys of known facts repeated: nothing to store
+
+
+# ---------------------------------------------------------------- deciding
+
+
+def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement], figures: list[Figure]) -> Decision:
+    """New alerts for what this item says first; keys of what it repeats. Updates `ledger`."""
+    new: list[Alert] = []
+    repeats: list[str] = []
+    known: list[str] = []
+    when = item.published
+    by_actor: dict[str, str] = {}  # actor -> key, within this item
+
+    def seen_key(key: str) -> None:
+        target = known if key in ledger.known_keys else repeats
+        if key not in target and all(a.key != key for a in new):
+            target.append(key)
+
+    for st in statements:
+        if st.actor in by_actor:
+            continue
+        words = normalise(st.text)
+        seen = ledger.same_statement(st, words, when)
+        if seen is not None:
+            by_actor[st.actor] = seen.key
+            seen_key(seen.key)
+            continue
+        alert = statement_alert(story, item, st, words)
+        by_actor[st.actor] = alert.key
+        ledger.add_statement(SeenStatement(alert.key, st.actor, words, st.claim, st.stance, when))
+        new.append(alert)
+    for fig in figures:
+        seen_fig = ledger.same_figure(fig)
+        if seen_fig is not None:
+            seen_key(seen_fig.key)
+            continue
+        alert = figure_alert(story, item, fig, ledger)
+        ledger.add_figure(SeenFigure(alert.key, fig.kind, fig.value, fig.high, fig.qualifier, fig.source,
+                                     when, alert.outlet, item.link))
+        new.append(alert)
+    return Decision(new, repeats, known)
+
+
+def _same_statement(seen: SeenStatement, st: Statement, words: str, when: datetime | None) -> bool:
+    if words and seen.words and _similar(words, seen.words) >= SAME_STATEMENT:
+        return True
+    if st.claim is not None and st.claim == seen.claim and st.stance is not None and st.stance == seen.stance:
+        return True
+    if when is None or seen.date is None:
+        return False
+    close = abs((_utc(when) - _utc(seen.date)).total_seconds()) <= SAME_EVENT_HOURS * 3600
+    other_claim = st.claim is not None and seen.claim is not None and st.claim != seen.claim
+    opposite = {st.stance, seen.stance} == {"confirms", "denies"}
+    return close and not other_claim and not opposite
+
+
+def _same_figure(seen: SeenFigure, fig: Figure) -> bool:
+    if seen.kind != fig.kind:
+        return False
+    if seen.value == fig.value and seen.high == fig.high:
+        return True
+    if seen.high is None and fig.high is None and "about" in (seen.qualifier, fig.qualifier):
+        return abs(seen.value - fig.value) <= ABOUT_TOLERANCE * max(seen.value, fig.value)
+    return False
+
+
+def _similar(a: str, b: str) -> float:
+    return float(fuzz.token_set_ratio(a, b))
+
+
+def normalise(text: str) -> str:
+    """Content words, lower-cased, without stop words and plural/tense endings."""
+    words = re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'s", ""))
+    return " ".join(_stem(w) for w in words if w not in _STOP)
+
+
+def _stem(w: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+# ---------------------------------------------------------------- keys and alerts
+
+
+def statement_key(story: str, actor: str, words: str) -> str:
+    return f"{story}:statement:{actor}:{hashlib.sha1(words.encode()).hexdigest()[:12]}"
+
+
+def figure_key(story: str, kind: str, value: int, high: int | None) -> str:
+    return f"{story}:figure:{kind}:{value}" + (f"-{high}" if high is not None else "")
+
+
+def outlet(item: Item) -> str:
+    if item.feed_title:
+        return item.feed_title
+    return urlsplit(item.link or item.feed_url).netloc
+
+
+def statement_alert(story: Story, item: Item, st: Statement, words: str) -> Alert:
+    name = _name(story, st.actor)
+    source = outlet(item)
+    claim = next((c for c in story.claims if c.id == st.claim), None)
+    lines = [f"{name}: {st.text}", f"Sentence: {st.sentence}"]
+    if claim is not None:
+        lines.append(f"Claim: {claim.description}" + (f" ({st.stance})" if st.stance else ""))
+    lines.append(f"Via {source}" + (f": {item.link}" if item.link else ""))
+    return Alert(
+        key=statement_key(story.id, st.actor, words), story=story.id, kind="statement",
+        title=f"{name}: {_short(st.text)} — via {source}", body="\n".join(lines), link=item.link,
+        outlet=source, item_id=item.id, feed_url=item.feed_url, actor=st.actor, published=item.published,
+        data={
+            "statement": {"actor": st.actor, "text": st.text, "sentence": st.sentence,
+                          "claim": st.claim, "stance": st.stance},
+            "words": words,
+            "evidence": _evidence(item, source, st.sentence),
+        },
+    )
+
+
+def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert:
+    kind = next((k for k in story.figures if k.id == fig.kind), None)
+    label = (kind.label or kind.description) if kind else fig.kind
+    days = kind.disagree_days if kind else 3.0
+    source = outlet(item)
+    seen = ledger.figures.get(fig.kind, [])
+    prev = seen[-1] if seen else None
+    disagree = _disagreements(seen, fig, item.published, days)
+    title = f"{label}: {_value(fig.value, fig.high, fig.qualifier)}"
+    if fig.source:
+        title += f" ({_name(story, fig.source)})"
+    if prev is not None:
+        direction = "up from" if fig.value > prev.value else "down from"
+        title += f", {direction} {_value(prev.value, prev.high, prev.qualifier)}{_who(story, prev)}"
+    if disagree:
+        others = "; ".join(f"{_value(d.value, d.high, d.qualifier)}{_who(story, d)}" for d in disagree)
+        title += f" — sources disagree: {others}"
+    lines = [title, f"Sentence: {fig.sentence}", f"Via {source}" + (f": {item.link}" if item.link else "")]
+    for d in disagree:
+        lines.append(f"Other source: {_value(d.value, d.high, d.qualifier)}{_who(story, d)}"
+                     + (f" via {d.outlet}: {d.link}" if d.link else ""))
+    return Alert(
+        key=figure_key(story.id, fig.kind, fig.value, fig.high), story=story.id, kind="figure",
+        title=title, body="\n".join(lines), link=item.link, outlet=source, item_id=item.id,
+        feed_url=item.feed_url, actor=fig.source, published=item.published,
+        data={
+            "figure": {"value": fig.value, "high": fig.high, "kind": fig.kind, "qualifier": fig.qualifier,
+                       "source": fig.source, "sentence": fig.sentence},
+            "previous": _seen_dict(prev) if prev else None,
+            "disagreement": [_seen_dict(d) for d in disagree],
+            "evidence": _evidence(item, source, fig.sentence),
+        },
+    )
+
+
+def _disagreements(seen: list[SeenFigure], fig: Figure, when: datetime | None, days: float) -> list[SeenFigure]:
+    if when is None:
+        return []
+    out = []
+    for s in seen:
+        if s.date is None or (s.source == fig.source and fig.source is not None):
+            continue
+        if abs((_utc(when) - _utc(s.date)).total_seconds()) <= days * 86400 and (s.value, s.high) != (fig.value, fig.high):
+            out.append(s)
+    return out
+
+
+def _seen_dict(s: SeenFigure) -> dict:
+    return {"value": s.value, "high": s.high, "qualifier": s.qualifier, "source": s.source,
+            "date": s.date.date().isoformat() if s.date else None, "outlet": s.outlet, "link": s.link}
+
+
+def _evidence(item: Item, source: str, sentence: str) -> dict:
+    return {"item": item.id, "link": item.link, "outlet": source, "sentence": sentence}
+
+
+def _who(story: Story, s: SeenFigure) -> str:
+    parts = [_name(story, s.source)] if s.source else []
+    if s.date is not None:
+        parts.append(f"{s.date:%b} {s.date.day}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _value(value: int, high: int | None, qualifier: str | None) -> str:
+    text = f"{value:,}" + (f"–{high:,}" if high is not None else "")
+    return f"{qualifier} {text}" if qualifier and qualifier != "exact" else text
+
+
+def _name(story: Story, actor: str | None) -> str:
+    a = story.actor(actor) if actor else None
+    return a.name if a else (actor or "")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+
+
+def _utc(d: datetime) -> datetime:
+    return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
