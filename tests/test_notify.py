@@ -1,0 +1,329 @@
+"""Notifications end to end: real SMTP and json:// receivers on 127.0.0.1, a real SQLite outbox.
+
+Time is injected (`Notifier(clock=...)`) so backoff, digests and quiet hours are checked by
+moving a clock, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from monitor import config, notify
+from monitor.config import Target
+from monitor.models import Alert, FeedResult
+from monitor.notify import Notifier
+from monitor.store import FeedState, PollWrite, Store
+
+from conftest import make_config, monitor_cmd, wait_for
+
+HOSTILE = "<!channel> @here <script>alert(1)</script>"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def setup(tmp_path, targets: str, notify_opts: str = 'retry_base = "30s"\nretry_cap = "5m"\n'):
+    cdir = make_config(tmp_path, [], extra=f"\n[notify]\n{notify_opts}\n{targets}")
+    cfg = config.load(cdir, tmp_path / "state")
+    return cfg, Store(cfg.database)
+
+
+def target(url: str, name: str = "", **opts: object) -> str:
+    lines = [f'url = "{url}"'] + ([f'name = "{name}"'] if name else [])
+    for k, v in opts.items():
+        lines.append(f"{k} = {v!r}".replace("'", '"') if not isinstance(v, int) else f"{k} = {v}")
+    return "[[notify.targets]]\n" + "\n".join(lines) + "\n"
+
+
+def alert(n: int, **kw: object) -> Alert:
+    fields: dict = dict(key=f"k{n}", story="test-story", kind="statement", title=f"Kirby says thing {n}",
+                        body=f"Statement number {n}.", link=f"https://news.example.org/{n}",
+                        outlet="Example News", actor="kirby")
+    fields.update(kw)
+    return Alert(**fields)
+
+
+def queue(cfg, store, alerts) -> None:
+    store.save_alerts(alerts, [(a.key, t) for a in alerts for t in notify.route(a, cfg.notify.targets)])
+
+
+def states(store) -> list[tuple[str, str, int]]:
+    return [(r["event"], r["state"], r["attempts"]) for r in store.query("SELECT * FROM deliveries ORDER BY id")]
+
+
+def visible(text: str) -> str:
+    return text.replace(notify.ZWJ, "")
+
+
+# ---------------------------------------------------------------- rendering (pure)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_render_neutralises_mentions_and_markup_but_keeps_the_words(fmt):
+    a = alert(1, title=f"Kim: {HOSTILE}", body=f"He said <@U123> &lt;!everyone&gt; [click](http://evil.example) {HOSTILE}",
+              outlet="Evil <b>News</b>")
+    title, body = notify.render(a, fmt)
+    for text in (title, body):
+        for live in ("<!channel>", "@here", "<script>", "<@U123>", "&lt;!everyone", "<b>News"):
+            assert live not in text
+    if fmt == "markdown":
+        assert "[click](http://evil.example)" not in body and r"\[click\](http://evil.example)" in body
+    assert visible(title) == f"New statement: Kim: {HOSTILE}"
+    assert "https://news.example.org/1" in body  # our own link survives
+    if fmt == "html":
+        assert "&lt;‍script&gt;" in body and '<a href="https://news.example.org/1">' in body
+
+
+def test_render_figure_shows_value_previous_and_source():
+    a = alert(2, kind="figure", title="North Korean troops in Kursk: 11,000", body="About 11,000 soldiers ...",
+              data={"value": 11000, "qualifier": "about", "previous": {"value": 10000, "source": "kirby"},
+                    "source_name": "John Kirby"})
+    title, body = notify.render(a, "text")
+    assert title == "New figure: North Korean troops in Kursk: 11,000"
+    assert "Figure: about 11,000" in body and "Previous: 10,000 (kirby)" in body and "Source: John Kirby" in body
+
+
+def test_long_text_is_cut_on_a_word_with_an_ellipsis():
+    title, body = notify.render(alert(3, title="word " * 100, body="lorem ipsum " * 200), "text")
+    assert len(title) <= notify.TITLE_MAX and title.endswith("…") and "wor…" not in title
+    assert "lorem ipsum lorem" in body and len(body) < notify.TEXT_MAX + 400
+
+
+def test_only_http_links_are_links():
+    assert notify.safe_link("javascript:alert(1)") is None
+    assert notify.safe_link("https://x.example/a b<c>\"") == "https://x.example/a%20b%3Cc%3E%22"
+
+
+# ---------------------------------------------------------------- routing and operator alerts (pure)
+
+
+def test_route_filters_by_story_kind_actor_and_sends_feed_health_only_to_ops():
+    targets = [Target(url="json://a/", name="all"), Target(url="json://b/", name="other-story", stories=["other"]),
+               Target(url="json://c/", name="figures", kinds=["figure"]),
+               Target(url="json://d/", name="kirby", actors=["kirby"]),
+               Target(url="json://e/", name="ops", tags=["ops"], kinds=["feed_failing", "feed_recovered"])]
+    assert notify.route(alert(1), targets) == ["all", "kirby"]
+    assert notify.route(alert(2, kind="figure", actor=None), targets) == ["all", "figures"]
+    health = Alert(key="h", story="", kind="feed_failing", title="t", body="b", link=None, outlet="")
+    assert notify.route(health, targets) == ["ops"]
+
+
+def test_feed_health_alerts_once_when_failing_and_once_when_recovered():
+    err = FeedResult("https://f.example/rss", error="bad HTTP status 500")
+    ok = FeedResult("https://f.example/rss", status=200)
+    assert notify.feed_health_alert(FeedState(url=ok.feed_url, consecutive_errors=1), err, 3) is None
+    failing = notify.feed_health_alert(FeedState(url=ok.feed_url, consecutive_errors=2), err, 3)
+    assert failing.kind == "feed_failing" and "3 errors in a row" in failing.body
+    assert notify.feed_health_alert(FeedState(url=ok.feed_url, consecutive_errors=5, failing_alerted=True), err, 3) is None
+    recovered = notify.feed_health_alert(FeedState(url=ok.feed_url, consecutive_errors=5, failing_alerted=True), ok, 3)
+    assert recovered.kind == "feed_recovered"
+    assert notify.feed_health_alert(FeedState(url=ok.feed_url), ok, 3) is None
+
+
+def test_target_ids_and_masked_urls_never_show_the_secret():
+    t = Target(url="json://user:s3cr3tpass@127.0.0.1:9/hook")
+    assert "s3cr3tpass" not in notify.target_id(t) and "s3cr3tpass" not in notify.masked(t)
+    assert notify.target_id(t) == notify.target_id(Target(url=t.url))
+    slack = Target(url="slack://T1234ABCD/B5678EFG/abcdefghijklmnopqrstuvwx/#news")
+    assert "abcdefghijklmnopqrstuvwx" not in notify.masked(slack)
+
+
+# ---------------------------------------------------------------- real receivers
+
+
+def test_hostile_title_arrives_escaped_at_a_json_receiver(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "hook"))
+    queue(cfg, store, [alert(1, title=f"Kim: {HOSTILE}", body=f"Quote: {HOSTILE}")])
+    summary = Notifier(cfg, store).deliver_due()
+    wait_for(lambda: len(json_receiver.posts) == 1, what="one JSON post")
+    post = json_receiver.posts[0]
+    for text in (post["title"], post["message"]):
+        assert "<!channel>" not in text and "@here" not in text and "<script>" not in text
+    assert visible(post["title"]) == f"New statement: Kim: {HOSTILE}"
+    assert (summary.sent, summary.messages) == (1, 1)
+    assert states(store) == [("k1", "sent", 1)]
+
+
+def test_hostile_title_arrives_escaped_by_email(tmp_path, smtp_server):
+    cfg, store = setup(tmp_path, target(smtp_server.url(), "mail"))
+    queue(cfg, store, [alert(1, title=f"Kim: {HOSTILE}", body=f"Quote: {HOSTILE}")])
+    Notifier(cfg, store).deliver_due()
+    wait_for(lambda: len(smtp_server.messages) == 1, what="one email")
+    msg = smtp_server.messages[0]
+    html_part = msg.get_body(("html",)).get_content()
+    plain_part = msg.get_body(("plain",)).get_content()
+    assert "&lt;‍script&gt;" in html_part and "<script>" not in html_part
+    assert '<a href="https://news.example.org/1">' in html_part
+    for text in (str(msg["subject"]), html_part, plain_part):
+        assert "<!channel>" not in text and "@here" not in text and "<script>" not in text
+    assert visible(str(msg["subject"])) == f"New statement: Kim: {HOSTILE}"
+
+
+def test_receiver_down_then_up_every_alert_arrives_exactly_once(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "hook"))
+    clock = Clock()
+    notifier = Notifier(cfg, store, clock)
+    queue(cfg, store, [alert(i) for i in range(3)])
+    json_receiver.down()
+
+    first = notifier.deliver_due()
+    assert (first.sent, first.retrying) == (0, 3)
+    assert "Connection error" in first.errors[0]
+    assert states(store) == [("k0", "retrying", 1), ("k1", "retrying", 0), ("k2", "retrying", 0)]
+    clock.advance(10)
+    assert notifier.deliver_due().retrying == 0  # not due before retry_base (30s)
+    clock.advance(20)
+    notifier.deliver_due()  # still down: second attempt, next wait 60s
+    assert states(store)[0] == ("k0", "retrying", 2)
+    due = store.query("SELECT next_attempt FROM deliveries WHERE event = 'k0'").__next__()["next_attempt"]
+    assert due == (clock.now + timedelta(seconds=60)).isoformat(timespec="seconds")
+
+    json_receiver.up()
+    clock.advance(60)
+    assert notifier.deliver_due().sent == 3
+    wait_for(lambda: len(json_receiver.posts) == 3, what="three posts after the outage")
+    for _ in range(3):
+        clock.advance(3600)
+        assert notifier.deliver_due().sent == 0
+    assert sorted(visible(p["title"]) for p in json_receiver.posts) == [f"New statement: Kirby says thing {i}" for i in range(3)]
+
+
+def test_a_failing_target_does_not_hold_back_the_others(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url("/ok"), "good") + target("json://127.0.0.1:9/closed", "bad"))
+    queue(cfg, store, [alert(1)])
+    summary = Notifier(cfg, store).deliver_due()
+    wait_for(lambda: len(json_receiver.posts) == 1, what="the good target's post")
+    assert (summary.sent, summary.retrying) == (1, 1)
+    assert dict(((r["target"], r["state"]) for r in store.query("SELECT * FROM deliveries"))) == {"good": "sent", "bad": "retrying"}
+
+
+def test_gives_up_after_max_age_and_the_reason_is_kept_without_secrets(tmp_path):
+    url = "json://user:s3cr3tpass@127.0.0.1:9/hook"
+    cfg, store = setup(tmp_path, target(url), 'retry_base = "10s"\nretry_max_age = "1m"\n')
+    clock = Clock()
+    notifier = Notifier(cfg, store, clock)
+    queue(cfg, store, [alert(1), alert(2)])
+    notifier.deliver_due()
+    clock.advance(120)
+    summary = notifier.deliver_due()
+    assert summary.failed == 2
+    assert {r["state"] for r in store.query("SELECT state FROM deliveries")} == {"failed"}
+    report = store.target_report()
+    (tid, rep), = report.items()
+    assert rep["states"] == {"failed": 2} and "gave up" in rep["last_error"]
+    assert "s3cr3tpass" not in str(report) and "s3cr3tpass" not in str(summary)
+
+
+def test_digest_target_gets_one_message_per_period(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "digest", mode="digest", digest_every="1h"))
+    clock = Clock()
+    notifier = Notifier(cfg, store, clock)
+    queue(cfg, store, [alert(i) for i in range(3)])
+    assert notifier.deliver_due().held == 3
+    boundary = notify._next_boundary(clock.now, 3600)
+    clock.now = boundary - timedelta(seconds=1)
+    assert notifier.deliver_due().messages == 0
+    clock.now = boundary
+    summary = notifier.deliver_due()
+    assert (summary.sent, summary.messages) == (3, 1)
+    wait_for(lambda: len(json_receiver.posts) == 1, what="one digest post")
+    post = json_receiver.posts[0]
+    assert post["title"] == "Story Monitor: 3 alerts (test-story)"
+    assert all(f"Kirby says thing {i}" in post["message"] for i in range(3))
+
+
+def test_rate_limit_folds_the_excess_into_the_next_digest(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "hook", rate_limit=2, digest_every="10m"))
+    clock = Clock()
+    notifier = Notifier(cfg, store, clock)
+    queue(cfg, store, [alert(i) for i in range(5)])
+    first = notifier.deliver_due()
+    assert (first.sent, first.held) == (2, 3)
+    clock.now = notify._next_boundary(clock.now, 600)
+    second = notifier.deliver_due()
+    assert (second.sent, second.messages) == (3, 1)
+    wait_for(lambda: len(json_receiver.posts) == 3, what="two single posts and one digest")
+    every = " ".join(p["title"] + p["message"] for p in json_receiver.posts)
+    assert all(every.count(f"Kirby says thing {i}") == 1 for i in range(5))
+
+
+def test_quiet_hours_hold_then_send_one_digest(tmp_path, json_receiver):
+    clock = Clock()
+    start, end = clock.now - timedelta(hours=1), clock.now + timedelta(hours=1)
+    window = f"{start:%H:%M}-{end:%H:%M}"
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "night", quiet_hours=window))
+    notifier = Notifier(cfg, store, clock)
+    queue(cfg, store, [alert(1), alert(2)])
+    assert notifier.deliver_due().held == 2
+    clock.advance(1800)
+    assert notifier.deliver_due().messages == 0 and json_receiver.posts == []
+    clock.now = end.replace(second=0, microsecond=0)
+    assert notifier.deliver_due().messages == 1
+    wait_for(lambda: len(json_receiver.posts) == 1, what="the digest after quiet hours")
+    assert json_receiver.posts[0]["title"].startswith("Story Monitor: 2 alerts")
+
+
+def test_a_syndicated_repeat_updates_the_event_and_sends_nothing(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "hook"))
+    notifier = Notifier(cfg, store)
+    queue(cfg, store, [alert(1)])
+    notifier.deliver_due()
+    from monitor.models import Item
+    repeat = Item(feed_url="https://other.example/rss", id="r1", title="Kirby says thing 1", text="...",
+                  link="https://other.example/r1", published=None, feed_title="Other Outlet")
+    store.save_poll(PollWrite(result=FeedResult(repeat.feed_url, status=200), items=[repeat], repeats=[("k1", repeat)]))
+    assert notifier.deliver_due().sent == 0
+    assert len(json_receiver.posts) == 1 and store.event("k1")["sources"] == 2
+
+
+def test_two_deliverers_at_once_send_each_alert_once(tmp_path, json_receiver):
+    cfg, store = setup(tmp_path, target(json_receiver.url(), "hook", rate_limit=100))
+    queue(cfg, store, [alert(i) for i in range(20)])
+    notifiers = [Notifier(cfg, store), Notifier(cfg, Store(cfg.database))]
+    threads = [threading.Thread(target=n.deliver_due, kwargs={"wait": 10}) for n in notifiers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_for(lambda: len(json_receiver.posts) == 20, what="20 posts")
+    assert len({p["title"] for p in json_receiver.posts}) == 20
+
+
+def test_monitor_notify_urls_become_targets(tmp_path, json_receiver, monkeypatch):
+    monkeypatch.setenv("MONITOR_NOTIFY_URLS", f"{json_receiver.url('/a')}, {json_receiver.url('/b')}")
+    cfg, store = setup(tmp_path, "")
+    assert len(cfg.notify.targets) == 2
+    queue(cfg, store, [alert(1)])
+    assert Notifier(cfg, store).deliver_due().sent == 2
+    wait_for(lambda: len(json_receiver.posts) == 2, what="one post per env target")
+    assert sorted(p["_path"] for p in json_receiver.posts) == ["/a", "/b"]
+
+
+# ---------------------------------------------------------------- notify-test
+
+
+def test_notify_test_reports_each_target_with_secrets_masked(tmp_path, json_receiver):
+    good, bad = json_receiver.url(), "json://user:s3cr3tpass@127.0.0.1:9/hook"
+    cdir = make_config(tmp_path, [], extra=f"\n[notify]\n{target(good, 'good')}{target('${HOOK_URL}', 'bad')}")
+    env = {**os.environ, "HOOK_URL": bad}
+    res = monitor_cmd("notify-test", "--config", str(cdir), "--state", str(tmp_path / "state"), env=env)
+    assert res.returncode == 1, res.stderr
+    lines = [line for line in res.stdout.splitlines() if line.startswith(("ok ", "FAILED ", "2 target"))]
+    assert lines[0].startswith("ok      json://127.0.0.1:")
+    assert lines[1].startswith("FAILED  json://user:****@127.0.0.1:9/hook") and "Connection error" in lines[1]
+    assert lines[2] == "2 target(s): 1 accepted, 1 failed"
+    assert "s3cr3tpass" not in res.stdout + res.stderr
+    wait_for(lambda: len(json_receiver.posts) == 1, what="the test message")
+    assert json_receiver.posts[0]["title"] == notify.TEST_TITLE
