@@ -175,7 +175,7 @@ SPEECH_VERBS = (
     "branded|blast|blasts|blasted|question|questions|questioned|agree|agrees|agreed|mock|mocks|"
     "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
     "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
-    "reiterates|reiterated|calls?\s+for|called\s+for"
+    r"reiterates|reiterated|calls?\s+for|called\s+for"
 )
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
@@ -530,16 +530,18 @@ def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
     after = sent[n.end :]
     m = re.match(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+(?:{nouns})\b", after, re.I)
     pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
-    strong = re.match(r"^-strong\b", after, re.I)
+    strong = re.match(r"^-strong((?:\s+[A-Za-z][\w.’'-]*){0,3})", after, re.I)
     if not m and not pronoun and not strong:
         return False
-    between = m.group(1) if m else ""
+    between = m.group(1) if m else strong.group(1) if strong else ""
     if any(_has(between, o) for o in kind.other_subjects):
         return False
     if any(_has(between, s) for s in kind.subjects):
         return True
-    if (pronoun or strong) and not re.search(rf"\b(?:{nouns})\b", sent, re.I):
+    if pronoun and not re.search(rf"\b(?:{nouns})\b", sent, re.I):
         return False
+    if pronoun:  # "8,000 of them": the antecedent was counted earlier in the sentence
+        return any(_has(sent, s) for s in kind.subjects)
     last = _last_nation(sent[: n.start], kind)
     if last is not None:
         return last[1]
