@@ -68,6 +68,8 @@ class Hit:
     start: int  # span in the field's original text
     end: int
     score: float  # 0..100 (rapidfuzz scale)
+    counted: bool = True  # False: found but ignored (ambiguous without context, inside a look-alike)
+    note: str = ""  # why it counted or not, for `monitor explain`
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ class Claim(Strict):
     denial_terms: list[str] = Field(
         default_factory=list, description="Phrases that, near the claim, deny it."
     )
+    weight: float = Field(
+        default=0, ge=0, le=100, description="Points the claim adds to the relevance score when found."
+    )
 
 
 class FigureKind(Strict):
@@ -113,7 +116,6 @@ class Matching(Strict):
         default=0.5, ge=0, le=1,
         description="Share of a concept's weight it earns when found outside the item's best sentence.",
     )
-    claim_weight: float = Field(default=10.0, ge=0, le=100, description="Points added when a claim is found.")
 
 
 class Story(Strict):

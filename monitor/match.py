@@ -1,0 +1,376 @@
+"""Pure: Item x Story -> Match. Does this item belong to the story, whom does it name, what does it claim?
+
+Everything story-specific comes from the story file (`config/stories/*.toml`, see story.py);
+this module holds the method, and every threshold below is a `[matching]` setting.
+
+Text
+    Title and text are cut into tokens and normalised once per item (normalize.py: accents,
+    case, punctuation, possessives, Cyrillic and Hangul transliterated). Configured aliases and
+    terms go through the same normalisation when the story is compiled.
+
+Finding an alias or term (a "phrase")
+    Phrases are indexed by their first token. An item token opens a candidate when it equals a
+    phrase's first token, shares its spelling key (normalize.key: Zakharova/Zaharova,
+    Yoon/Yun), or - for tokens of at least `fuzzy_min_length` letters with the same first
+    letter - is within `fuzzy_min` - 8 of it by rapidfuzz `fuzz.ratio` (cached per story and
+    token, so recurring words cost a dict lookup). The candidate is then scored on windows of
+    n, n-1 and n+1 item tokens (n = the phrase's length), joined without spaces so "Jong-un",
+    "Jongun" and "Jong Un" compare alike:
+        100  same letters
+         95  same spelling key (or the fuzzy score, if higher)
+        else fuzz.ratio of the joined letters, only for phrases of at least `fuzzy_min_length`
+             letters. Keys are compared for equality only: fuzzy keys would make "Trump" a "troops".
+    A hit needs `fuzzy_min` (default 88). Short aliases ("NIS", "Hur", "NK") thus never match
+    fuzzily, and look-alikes that differ in a first letter or a short word ("South Korean" vs
+    "North Korean", "Kirk" vs "Kirby") never open a candidate.
+
+Actors
+    Every alias that hits names the actor. Aliases listed in `ambiguous` (a bare surname, a
+    title used by several people) count only in story context: when every required concept
+    is in the item (or, in a story without required concepts, any concept). An alias found inside
+    one of the actor's `lookalikes` ("Jill Biden", "Robert Hur") does not count.
+
+Relevance score (0-100), explained line by line in `Match.reasons`
+    Each concept (`[[concepts]]`: id, weight, required, terms) earns weight x similarity/100
+    of its best term hit. The item's sentences (the title is one) are tried in turn: concepts
+    found in that sentence earn their full weight, concepts found only elsewhere in the item
+    earn `spread` (default 0.5) of it; the best sentence gives the concept score. Each claim
+    found adds its `weight` (default 0) x similarity/100. The item is relevant when the score
+    reaches `threshold` (default 75), every required concept is found, and no `exclude` term
+    is. With the shipped weights (North Korea 40 required, troops 30, Russia/war 30; the
+    combat and "legitimate targets" claims 10) an item needs all three concepts, or North
+    Korea, one other and one of those claims.
+    A story without concepts uses its `topic` terms as one required concept of weight 100; a
+    story with neither scores the best actor alias.
+
+Claims
+    A claim is found when one of its `terms` hits in story context (as for ambiguous aliases);
+    its score is its best hit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from rapidfuzz import fuzz, process
+
+from . import normalize
+from .models import Hit, Item, Match
+from .story import Concept, Story
+
+_FIELDS = ("title", "text")
+_EXACT, _KEYED = 100.0, 95.0
+_KEY_GATE = 50.0  # below this letter similarity a window is not even compared by spelling key
+_OPEN_MARGIN = 8.0  # a first token opens a candidate this far below fuzzy_min
+_TOKEN_CACHE_MAX = 200_000
+_COMPILED_MAX = 64
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """One configured alias or term, normalised."""
+
+    kind: str  # "actor" | "lookalike" | "concept" | "claim" | "exclude"
+    ref: str  # actor, concept or claim id; the term itself for exclusions
+    text: str  # as written in the story file
+    tokens: tuple[str, ...]
+    joined: str
+    key: str
+    fuzzy: bool  # long enough to be matched fuzzily
+    ambiguous: bool = False
+    token_list: list[str] = field(default_factory=list, compare=False)  # tokens, for slice compares
+
+
+@dataclass
+class CompiledStory:
+    """A story prepared for matching: phrases indexed by first token; built once per story."""
+
+    story: Story
+    concepts: tuple[Concept, ...]
+    phrases: tuple[Phrase, ...]
+    by_token: dict[str, tuple[int, ...]]
+    by_key: dict[str, tuple[int, ...]]
+    fuzzy_firsts: dict[str, list[str]]  # first letter -> first tokens eligible for fuzzy opening
+    token_cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    nothing: Match | None = None  # the decision for an item with no hit at all
+
+    def candidates(self, token: str) -> tuple[int, ...]:
+        """Indexes of phrases whose first token this item token may be."""
+        found = self.token_cache.get(token)
+        if found is None:
+            found = self._candidates(token)
+            if len(self.token_cache) >= _TOKEN_CACHE_MAX:
+                self.token_cache.clear()
+            self.token_cache[token] = found
+        return found
+
+    def _candidates(self, token: str) -> tuple[int, ...]:
+        out = set(self.by_token.get(token, ())) | set(self.by_key.get(normalize.key(token), ()))
+        m = self.story.matching
+        if len(token) >= m.fuzzy_min_length:
+            for first, _, _ in process.extract(token, self.fuzzy_firsts.get(token[0], ()), scorer=fuzz.ratio,
+                                               score_cutoff=m.fuzzy_min - _OPEN_MARGIN, limit=None):
+                out.update(self.by_token[first])
+        return tuple(sorted(out))
+
+
+_compiled: dict[int, CompiledStory] = {}
+
+
+def compile_story(story: Story) -> CompiledStory:
+    """Normalise and index every alias and term of `story` (cached per story object)."""
+    cached = _compiled.get(id(story))
+    if cached is not None and cached.story is story:
+        return cached
+    if len(_compiled) >= _COMPILED_MAX:
+        _compiled.clear()
+    compiled = _compile(story)
+    _compiled[id(story)] = compiled
+    return compiled
+
+
+def _concepts(story: Story) -> tuple[Concept, ...]:
+    if story.concepts:
+        return tuple(story.concepts)
+    if story.topic:
+        return (Concept(id="topic", terms=list(story.topic), weight=100, required=True),)
+    return ()
+
+
+def _compile(story: Story) -> CompiledStory:
+    m = story.matching
+    specs: list[tuple[str, str, str, bool]] = []
+    for actor in story.actors:
+        names = dict.fromkeys([actor.name, *actor.aliases, *actor.ambiguous])
+        specs += [("actor", actor.id, a, a in actor.ambiguous) for a in names]
+        specs += [("lookalike", actor.id, a, False) for a in actor.lookalikes]
+    concepts = _concepts(story)
+    for concept in concepts:
+        specs += [("concept", concept.id, t, False) for t in concept.terms]
+    for claim in story.claims:
+        specs += [("claim", claim.id, t, False) for t in claim.terms]
+    specs += [("exclude", t, t, False) for t in story.exclude]
+
+    phrases: list[Phrase] = []
+    for kind, ref, text, ambiguous in specs:
+        toks = normalize.phrase(text)
+        if not toks:
+            continue
+        joined = "".join(toks)
+        phrases.append(Phrase(kind, ref, text, toks, joined, "".join(normalize.key(t) for t in toks),
+                              len(joined) >= m.fuzzy_min_length, ambiguous, list(toks)))
+
+    by_token: dict[str, list[int]] = defaultdict(list)
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(phrases):
+        by_token[p.tokens[0]].append(i)
+        by_key[normalize.key(p.tokens[0])].append(i)
+    fuzzy_firsts: dict[str, list[str]] = defaultdict(list)
+    for first in by_token:
+        if len(first) >= m.fuzzy_min_length:
+            fuzzy_firsts[first[0]].append(first)
+    return CompiledStory(
+        story=story,
+        concepts=concepts,
+        phrases=tuple(phrases),
+        by_token={k: tuple(v) for k, v in by_token.items()},
+        by_key={k: tuple(v) for k, v in by_key.items()},
+        fuzzy_firsts=dict(fuzzy_firsts),
+    )
+
+
+# ---------------------------------------------------------------- finding phrases
+
+
+@dataclass(frozen=True)
+class _Found:
+    phrase: Phrase
+    field: str
+    start: int
+    end: int
+    sentence: int
+    score: float
+
+
+def _score_window(p: Phrase, norms: list[str], fuzzy_min: float) -> float:
+    joined = "".join(norms)
+    if joined == p.joined:
+        return _EXACT
+    raw = fuzz.ratio(joined, p.joined, score_cutoff=_KEY_GATE)
+    if not raw:  # too different for the spelling key to bridge either
+        return 0.0
+    fuzzy = raw if p.fuzzy and raw >= fuzzy_min else 0.0
+    if "".join([normalize.key(t) for t in norms]) == p.key:
+        return max(_KEYED, fuzzy)
+    return fuzzy
+
+
+def _find(compiled: CompiledStory, name: str, toks: normalize.Tokens) -> list[_Found]:
+    fuzzy_min = compiled.story.matching.fuzzy_min
+    phrases, cache = compiled.phrases, compiled.token_cache
+    norms, size = toks.norms, len(toks.norms)
+    found: list[_Found] = []
+    for i, tok in enumerate(norms):
+        cands = cache.get(tok)
+        if cands is None:
+            cands = compiled.candidates(tok)
+        for pi in cands:
+            p = phrases[pi]
+            n = len(p.tokens)
+            if norms[i:i + n] == p.token_list:  # the common case: written as configured
+                best, best_w = _EXACT, n
+            elif n > 1 and tok == p.tokens[0] and i + 1 < size and norms[i + 1][:1] != p.tokens[1][:1]:
+                continue  # "US Army" is no "US President": the next word starts differently
+            else:
+                best, best_w = 0.0, 0
+                for w in (n, n - 1, n + 1):
+                    if w < 1 or i + w > size:
+                        continue
+                    s = _score_window(p, norms[i:i + w], fuzzy_min)
+                    if s > best:
+                        best, best_w = s, w
+            if best >= fuzzy_min:
+                start, end = toks.span(i)[0], toks.span(i + best_w - 1)[1]
+                found.append(_Found(p, name, start, end, toks.sentence(i), best))
+    return found
+
+
+# ---------------------------------------------------------------- deciding
+
+
+def match(item: Item, story: Story) -> Match:
+    """Decide whether `item` belongs to `story`, and why (see the module docstring)."""
+    compiled = compile_story(story)
+    texts = {"title": normalize.plain(item.title or ""), "text": normalize.plain(item.text or "")}
+    found: list[_Found] = []
+    for name in _FIELDS:
+        found += _find(compiled, name, normalize.tokens(texts[name]))
+    if not found:  # most news: the same empty decision every time
+        if compiled.nothing is None:
+            compiled.nothing = _decide(compiled, [], texts)
+        return compiled.nothing
+    return _decide(compiled, found, texts)
+
+
+def _hit(f: _Found, texts: dict[str, str], counted: bool = True, note: str = "") -> Hit:
+    kind = "topic" if f.phrase.kind == "concept" else f.phrase.kind
+    return Hit(kind=kind, ref=f.phrase.ref, alias=f.phrase.text, matched=texts[f.field][f.start:f.end],
+               field=f.field, start=f.start, end=f.end, score=round(f.score, 1), counted=counted, note=note)
+
+
+def _best_per_span(found: list[_Found]) -> list[_Found]:
+    """One hit per (kind, ref) and place: the best-scoring, then longest, of overlapping hits."""
+    ranked = sorted(found, key=lambda f: (-f.score, -(f.end - f.start), f.field, f.start))
+    kept: list[_Found] = []
+    taken: dict[tuple[str, str, str], list[tuple[int, int]]] = defaultdict(list)
+    for f in ranked:
+        spans = taken[(f.phrase.kind, f.phrase.ref, f.field)]
+        if any(f.start < e and s < f.end for s, e in spans):
+            continue
+        spans.append((f.start, f.end))
+        kept.append(f)
+    return sorted(kept, key=lambda f: (_FIELDS.index(f.field), f.start, f.phrase.kind))
+
+
+def _decide(compiled: CompiledStory, found: list[_Found], texts: dict[str, str]) -> Match:
+    story, m = compiled.story, compiled.story.matching
+    found = _best_per_span(found)
+    concept_hits = [f for f in found if f.phrase.kind == "concept"]
+    present = {f.phrase.ref for f in concept_hits}
+    required = [c.id for c in compiled.concepts if c.required]
+    context = all(r in present for r in required) if required else bool(present)
+    hits: list[Hit] = []
+    reasons: list[str] = []
+
+    lookalikes = [f for f in found if f.phrase.kind == "lookalike"]
+    actors: dict[str, None] = {}
+    actor_best = 0.0
+    for f in found:
+        if f.phrase.kind == "actor":
+            inside = next((la for la in lookalikes if la.phrase.ref == f.phrase.ref and la.field == f.field
+                           and la.start <= f.start and f.end <= la.end), None)
+            if inside is not None:
+                hits.append(_hit(f, texts, False, f"inside look-alike {inside.phrase.text!r}"))
+            elif f.phrase.ambiguous and not context:
+                hits.append(_hit(f, texts, False, "ambiguous alias without story context"))
+            else:
+                note = "ambiguous alias, in story context" if f.phrase.ambiguous else ""
+                hits.append(_hit(f, texts, True, note))
+                actors.setdefault(f.phrase.ref)
+                actor_best = max(actor_best, f.score)
+        elif f.phrase.kind == "lookalike":
+            hits.append(_hit(f, texts, True, f"look-alike of {f.phrase.ref}"))
+        elif f.phrase.kind == "concept":
+            hits.append(_hit(f, texts))
+
+    claims: dict[str, float] = {}
+    for f in found:
+        if f.phrase.kind == "claim":
+            hits.append(_hit(f, texts, context, "" if context else "claim term without story context"))
+            if context:
+                claims[f.phrase.ref] = max(claims.get(f.phrase.ref, 0.0), f.score)
+    excluded = [f for f in found if f.phrase.kind == "exclude"]
+    hits += [_hit(f, texts) for f in excluded]
+
+    if compiled.concepts:
+        score = _concept_score(compiled.concepts, concept_hits, m.spread, reasons)
+    else:
+        score = actor_best
+        reasons.append(f"no concepts or topic terms: score is the best actor alias, {actor_best:.1f}")
+    for claim in story.claims:
+        if claim.id in claims:
+            pts = claim.weight * claims[claim.id] / 100
+            score += pts
+            reasons.append(f"claim {claim.id} (weight {claim.weight:g}): {claims[claim.id]:.1f} -> +{pts:.1f}")
+        else:
+            reasons.append(f"claim {claim.id}: not found" + ("" if context else " (no story context)"))
+    score = round(min(100.0, score), 1)
+    relevant = score >= m.threshold
+    missing = [r for r in required if r not in present]
+    if missing:
+        relevant = False
+        reasons.append(f"required concept(s) missing: {', '.join(missing)}")
+    if excluded:
+        relevant = False
+        reasons.append(f"excluded by {', '.join(repr(f.phrase.text) for f in excluded)}")
+    verdict = ">=" if score >= m.threshold else "<"
+    reasons.append(f"score {score:.1f} {verdict} threshold {m.threshold:g}: "
+                   + ("relevant" if relevant else "not relevant"))
+    ordered = tuple(a.id for a in story.actors if a.id in actors)
+    return Match(story=story.id, relevant=relevant, score=score, threshold=m.threshold, actors=ordered,
+                 claims=tuple(c.id for c in story.claims if c.id in claims), hits=tuple(hits),
+                 reasons=tuple(reasons))
+
+
+def _concept_score(concepts: tuple[Concept, ...], hits: list[_Found], spread: float,
+                   reasons: list[str]) -> float:
+    """Best sentence: full weight for concepts in it, `spread` of the weight for those elsewhere."""
+    anywhere: dict[str, float] = {}
+    by_unit: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    for f in hits:
+        ref, unit = f.phrase.ref, (f.field, f.sentence)
+        anywhere[ref] = max(anywhere.get(ref, 0.0), f.score)
+        by_unit[unit][ref] = max(by_unit[unit].get(ref, 0.0), f.score)
+
+    def total(unit: dict[str, float]) -> float:
+        return sum(c.weight * max(unit.get(c.id, 0.0), spread * anywhere.get(c.id, 0.0)) / 100 for c in concepts)
+
+    best_unit, best = ("title", 0), 0.0
+    for unit, scores in by_unit.items():
+        t = total(scores)
+        if t > best:
+            best_unit, best = unit, t
+    in_unit = by_unit.get(best_unit, {})
+    where = "the title" if best_unit[0] == "title" else f"sentence {best_unit[1] + 1} of the text"
+    reasons.append(f"best sentence: {where}" if by_unit else "no concept found")
+    for c in concepts:
+        tag = f"concept {c.id} ({'required, ' if c.required else ''}weight {c.weight:g})"
+        if c.id in in_unit:
+            reasons.append(f"{tag}: {in_unit[c.id]:.1f} in the best sentence -> +{c.weight * in_unit[c.id] / 100:.1f}")
+        elif c.id in anywhere:
+            pts = c.weight * spread * anywhere[c.id] / 100
+            reasons.append(f"{tag}: {anywhere[c.id]:.1f} elsewhere x spread {spread:g} -> +{pts:.1f}")
+        else:
+            reasons.append(f"{tag}: not found -> +0")
+    return best
