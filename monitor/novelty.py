@@ -95,13 +95,14 @@ class Ledger:
     statements: dict[str, list[SeenStatement]] = field(default_factory=dict)
     figures: dict[str, list[SeenFigure]] = field(default_factory=dict)
     known_keys: set[str] = field(default_factory=set)
+    common: frozenset[str] = frozenset()  # the story's own words ("north", "korean", "troop")
 
     @classmethod
     def from_story(cls, story: Story) -> Ledger:
         """The story config's `[known]` facts (the seed article's)."""
-        ledger = cls(story.id)
+        ledger = cls(story.id, common=story_words(story))
         for k in story.known.statements:
-            words = normalise(k.text)
+            words = normalise(k.text, ledger.common)
             key = statement_key(story.id, k.actor, words)
             ledger.add_statement(SeenStatement(key, k.actor, words, k.claim, k.stance, _date(k.date)))
             ledger.known_keys.add(key)
@@ -120,7 +121,7 @@ class Ledger:
                 continue
             if a.kind == "statement" and "statement" in a.data:
                 s = a.data["statement"]
-                words = a.data.get("words") or normalise(s.get("text", ""))
+                words = normalise(s.get("text", ""), ledger.common)
                 ledger.add_statement(SeenStatement(a.key, s["actor"], words, s.get("claim"), s.get("stance"), a.published))
             elif a.kind == "figure" and "figure" in a.data:
                 f = a.data["figure"]
@@ -170,7 +171,7 @@ def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement]
     for st in statements:
         if st.actor in by_actor:
             continue
-        words = normalise(st.text)
+        words = normalise(st.text, ledger.common)
         seen = ledger.same_statement(st, words, when)
         if seen is not None:
             by_actor[st.actor] = seen.key
@@ -219,10 +220,20 @@ def _similar(a: str, b: str) -> float:
     return float(fuzz.token_set_ratio(a, b))
 
 
-def normalise(text: str) -> str:
-    """Content words, lower-cased, without stop words and plural/tense endings."""
+def normalise(text: str, common: frozenset[str] = frozenset()) -> str:
+    """Content words, lower-cased, without stop words, the story's own words and endings."""
     words = re.findall(r"[a-z0-9]+", text.lower().replace("’", "'").replace("'s", ""))
-    return " ".join(_stem(w) for w in words if w not in _STOP)
+    stems = (_stem(w) for w in words if w not in _STOP)
+    return " ".join(w for w in stems if w not in common)
+
+
+def story_words(story: Story) -> frozenset[str]:
+    """Words every statement of the story shares: figure subjects and nouns ("North Korean troops").
+
+    They would make any two statements look alike; places and verbs are kept.
+    """
+    terms = [t for k in story.figures for t in (*k.subjects, *k.nouns)]
+    return frozenset(_stem(w) for t in terms for w in re.findall(r"[a-z0-9]+", t.lower()))
 
 
 def _stem(w: str) -> str:

@@ -1,0 +1,164 @@
+"""novelty.py: one alert per novelty across outlets, known facts, restarts, disagreement."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from monitor.extract import extract
+from monitor.models import Alert, Figure, Item, Match, Statement
+from monitor.novelty import Ledger, decide, figure_key
+from monitor.story import Story
+
+T0 = datetime(2024, 11, 1, 9, 0, tzinfo=timezone.utc)
+NK = ["North Korean", "North Korea"]
+NOUNS = ["troops", "soldiers"]
+
+
+def make_story(**known) -> Story:
+    return Story.model_validate({
+        "id": "nk",
+        "title": "North Korean troops in Russia",
+        "concepts": [{"id": "nk", "required": True, "weight": 40, "terms": ["North Korea", "North Korean"]}],
+        "actors": [
+            {"id": "peskov", "name": "Dmitry Peskov", "aliases": ["Peskov"]},
+            {"id": "blinken", "name": "Antony Blinken", "aliases": ["Blinken"]},
+            {"id": "zelensky", "name": "Volodymyr Zelensky", "aliases": ["Zelensky"]},
+            {"id": "nis", "name": "NIS", "kind": "institution"},
+        ],
+        "claims": [{"id": "troops_in_russia", "description": "North Korea sent troops to Russia",
+                    "terms": ["troops in Russia", "troop reports"], "denial_terms": ["misinformation"]}],
+        "figures": [
+            {"id": "nk_troops_in_kursk", "label": "NK troops in Kursk", "description": "in Kursk",
+             "nouns": NOUNS, "context": ["Kursk"], "subjects": NK, "other_subjects": ["Russian"]},
+            {"id": "nk_troops_in_russia", "label": "NK troops in Russia", "description": "in Russia",
+             "nouns": NOUNS, "subjects": NK, "other_subjects": ["Russian"]},
+        ],
+        "known": known,
+    })
+
+
+STORY = make_story()
+
+
+def item(n: int, title: str, text: str = "", outlet: str = "Outlet", hours: float = 0) -> Item:
+    return Item(feed_url=f"https://{outlet.lower()}.example/rss", id=f"i{n}", title=title, text=text,
+                link=f"https://{outlet.lower()}.example/{n}", published=T0 + timedelta(hours=hours),
+                feed_title=outlet)
+
+
+def feed(ledger: Ledger, story: Story, it: Item):
+    statements, figures = extract(it, Match(story.id, True, 90, 75), story)
+    return decide(ledger, story, it, statements, figures)
+
+
+def test_one_alert_for_a_statement_repeated_across_outlets_reworded():
+    ledger = Ledger.from_story(STORY)
+    first = feed(ledger, STORY, item(1, "Peskov calls North Korean troop reports 'misinformation'", outlet="Reuters"))
+    again = feed(ledger, STORY, item(2, "Kremlin's Peskov dismisses North Korean troop reports as misinformation",
+                                     outlet="AP", hours=5))
+    assert [a.kind for a in first.new] == ["statement"]
+    assert first.new[0].title.startswith("Dmitry Peskov: ")
+    assert first.new[0].title.endswith("— via Reuters")
+    assert first.new[0].data["statement"]["stance"] == "denies"
+    assert again.new == [] and again.repeats == [first.new[0].key]
+
+
+def test_different_statement_by_same_actor_days_later_is_new():
+    ledger = Ledger.from_story(STORY)
+    feed(ledger, STORY, item(1, "Zelensky says North Korean soldiers are training in Russia"))
+    later = feed(ledger, STORY, item(2, "Zelensky says first clash with North Korean soldiers took place",
+                                     hours=24 * 5))
+    assert [a.actor for a in later.new] == ["zelensky"]
+
+
+def test_same_statement_by_another_actor_is_new():
+    ledger = Ledger.from_story(STORY)
+    feed(ledger, STORY, item(1, "Blinken says North Korean troops in Russia"))
+    d = feed(ledger, STORY, item(2, "Zelensky says North Korean troops in Russia", hours=1))
+    assert [a.actor for a in d.new] == ["zelensky"]
+
+
+def test_one_alert_for_a_figure_across_outlets_and_qualifiers():
+    ledger = Ledger.from_story(STORY)
+    d1 = feed(ledger, STORY, item(1, "Blinken says 8,000 North Korean soldiers in Kursk", outlet="BBC"))
+    d2 = feed(ledger, STORY, item(2, "About 8,000 North Korean troops in Kursk region", outlet="NPR", hours=3))
+    (fig,) = [a for a in d1.new if a.kind == "figure"]
+    assert fig.key == figure_key("nk", "nk_troops_in_kursk", 8000, None)
+    assert fig.data["figure"]["source"] == "blinken"
+    assert [a for a in d2.new if a.kind == "figure"] == []
+    assert fig.key in d2.repeats
+
+
+def test_figure_alert_says_previous_value_and_who_gave_it():
+    ledger = Ledger.from_story(STORY)
+    feed(ledger, STORY, item(1, "Blinken says 8,000 North Korean soldiers in Kursk", hours=-24))
+    d = feed(ledger, STORY, item(2, "Zelensky says 11,000 North Korean troops in Kursk", hours=24 * 5))
+    (fig,) = [a for a in d.new if a.kind == "figure"]
+    assert fig.title == "NK troops in Kursk: 11,000 (Volodymyr Zelensky), up from 8,000 (Antony Blinken, Oct 31)"
+    assert fig.data["previous"]["value"] == 8000 and fig.data["previous"]["source"] == "blinken"
+    assert fig.data["disagreement"] == []
+
+
+def test_different_values_within_days_disagree_with_both_sources():
+    ledger = Ledger.from_story(STORY)
+    feed(ledger, STORY, item(1, "NIS says 10,000 North Korean troops in Russia", outlet="BBC"))
+    d = feed(ledger, STORY, item(2, "Zelensky says 12,000 North Korean troops in Russia", outlet="Sky", hours=30))
+    (fig,) = [a for a in d.new if a.kind == "figure"]
+    assert "sources disagree: 10,000 (NIS, Nov 1)" in fig.title
+    assert fig.data["disagreement"][0]["source"] == "nis"
+    assert fig.data["disagreement"][0]["link"] == "https://bbc.example/1"
+    assert fig.link == "https://sky.example/2"
+
+
+def test_known_facts_are_not_new():
+    story = make_story(
+        figures=[{"kind": "nk_troops_in_russia", "value": 3000, "qualifier": "at least", "source": "nis"}],
+        statements=[{"actor": "peskov", "text": "North Korean troop reports are misinformation",
+                     "claim": "troops_in_russia", "stance": "denies"}],
+    )
+    ledger = Ledger.from_story(story)
+    d = feed(ledger, story, item(1, "Peskov dismisses North Korean troop reports",
+                                 "At least 3,000 North Korean troops are in Russia."))
+    assert d.new == []
+    assert d.repeats == []
+    assert figure_key("nk", "nk_troops_in_russia", 3000, None) in d.known
+    assert len(d.known) == 2
+
+
+def test_ledger_rebuilt_from_alerts_gives_no_realert():
+    ledger = Ledger.from_story(STORY)
+    first = feed(ledger, STORY, item(1, "Blinken says 8,000 North Korean soldiers in Kursk"))
+    stored: list[Alert] = list(first.new)  # what the store keeps across a restart
+    assert {a.kind for a in stored} == {"statement", "figure"}
+    rebuilt = Ledger.from_alerts(STORY, stored)
+    d = feed(rebuilt, STORY, item(2, "Blinken: about 8,000 North Korean soldiers in Kursk", hours=2))
+    assert d.new == []
+    assert sorted(d.repeats) == sorted(a.key for a in stored)
+
+
+def test_keys_are_stable_across_runs():
+    keys = []
+    for _ in range(2):
+        d = feed(Ledger.from_story(STORY), STORY, item(1, "Blinken says 8,000 North Korean soldiers in Kursk"))
+        keys.append([a.key for a in d.new])
+    assert keys[0] == keys[1]
+
+
+def test_several_statements_by_one_actor_in_one_item_are_one_alert():
+    ledger = Ledger.from_story(STORY)
+    d = feed(ledger, STORY, item(1, "Zelensky says North Korean troops in Russia",
+                                 "Zelensky said the soldiers from North Korea would fight soon."))
+    assert [a.actor for a in d.new if a.kind == "statement"] == ["zelensky"]
+
+
+def test_decide_on_plain_statements_and_figures():
+    ledger = Ledger.from_story(STORY)
+    it = item(1, "t")
+    st = Statement("peskov", "reports are misinformation", "Peskov: reports are misinformation",
+                   "troops_in_russia", "denies")
+    fig = Figure("nk_troops_in_russia", 10000, "s", qualifier="up to", source=None)
+    d = decide(ledger, STORY, it, [st], [fig])
+    assert [a.kind for a in d.new] == ["statement", "figure"]
+    assert d.new[1].title == "NK troops in Russia: up to 10,000"
+    assert d.new[1].data["previous"] is None
+    assert decide(ledger, STORY, item(2, "t"), [st], [fig]).new == []
