@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import extract, match, notify, novelty, parse
+from . import extract, match, metrics, notify, novelty, parse
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
@@ -84,6 +84,7 @@ class Pipeline:
                 raise
         summary = self._summary(result, write, time.monotonic() - start)
         _log_poll(summary)
+        metrics.observe_poll(summary, result.reason)
         return summary
 
     def _fetch_and_parse(self, feed: Feed, state: FeedState) -> tuple[FeedResult, list[Item]]:

@@ -20,6 +20,7 @@ import signal
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -31,6 +32,9 @@ from .errors import ConfigError
 from .notify import Notifier
 from .pipeline import Pipeline
 from .store import Store
+
+if TYPE_CHECKING:
+    from .web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +61,10 @@ def health(cfg: Config) -> str | None:
 
 
 class Service:
-    def __init__(self, cfg: Config, config_arg: str | None = None, state_arg: str | None = None):
+    def __init__(self, cfg: Config, config_arg: str | None = None, state_arg: str | None = None,
+                 web: str | None = None):
         self.cfg = cfg
+        self.web_address, self.web = web, None  # "HOST:PORT" of the dashboard (web.py), off if None
         self.args = (config_arg, state_arg)
         self.store = Store(cfg.database)
         self.pipeline = Pipeline(cfg, self.store)
@@ -75,6 +81,7 @@ class Service:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        web = self._web_server() if self.web_address else None  # binds now: a busy port fails first
         for feed in self.cfg.feeds:
             self._schedule(feed)
         self.scheduler.add_job(self._deliver, "interval", seconds=DELIVERY_EVERY, id="deliver",
@@ -83,6 +90,10 @@ class Service:
         self.scheduler.add_job(self._prune, "interval", hours=24, id="prune",
                                next_run_time=datetime.now(timezone.utc) + timedelta(minutes=1))
         self.scheduler.start()
+        if web is not None:
+            web.start()
+            self.web = web
+            log.info("dashboard listening url=%s", web.url)
         log.info("service started feeds=%d stories=%d targets=%d state=%s",
                  len(self.cfg.feeds), len(self.cfg.stories), len(self.cfg.notify.targets), self.cfg.state_dir)
 
@@ -107,8 +118,16 @@ class Service:
     def stop(self) -> None:
         log.info("service stopping")
         self.scheduler.shutdown(wait=False)
+        if self.web is not None:
+            self.web.stop()
         self.pipeline.close()
         log.info("service stopped")
+
+    def _web_server(self) -> "WebServer":
+        from .web import WebServer, create_app, parse_address
+
+        host, port = parse_address(self.web_address or "")
+        return WebServer(create_app(self.store, lambda: self.cfg, self.alive), host, port)
 
     def alive(self) -> str | None:
         """None when healthy, else the reason (for /healthz)."""
