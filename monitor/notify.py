@@ -264,42 +264,50 @@ def render(alert: Alert, fmt: str = "text", sources: int = 1) -> tuple[str, str]
 
 
 def _message(a: Alert, sources: int) -> _Message:
-    label = _KIND_LABEL.get(a.kind, "Alert")
+    """Who said what, or the figure with its previous value, from the event's data (novelty.py)."""
     d = a.data or {}
-    facts: list[tuple[str, str]] = []
-    if a.kind == "statement":
-        facts += [("Said by", str(d.get("actor_name") or a.actor or "")),
-                  ("Claim", str(d.get("claim") or "")), ("Stance", str(d.get("stance") or ""))]
-    elif a.kind == "figure":
-        facts += [("Figure", _figure(d.get("value"), d)), ("Previous", _previous(d.get("previous"))),
-                  ("Source", str(d.get("source_name") or d.get("source") or ""))]
+    st, fig = d.get("statement") or {}, d.get("figure") or {}
+    text, facts = a.body, []
+    if a.kind == "statement" and st:
+        text = st.get("text") or a.body
+        claim = st.get("claim_description") or st.get("claim")
+        facts = [("Said by", st.get("actor_name") or d.get("actor_name") or a.actor),
+                 ("Sentence", st.get("sentence") if st.get("sentence") != text else None),
+                 ("Claim", f"{claim} ({st['stance']})" if claim and st.get("stance") else claim)]
+    elif a.kind == "figure" and fig:
+        text = fig.get("sentence") or a.body
+        others = [_previous(x) for x in d.get("disagreement") or []]
+        facts = [("Figure", _figure(fig)), ("Given by", fig.get("source_name") or fig.get("source")),
+                 ("Previous", _previous(d.get("previous"))), ("Other sources", "; ".join(others))]
     elif a.kind in OPS_KINDS:
-        facts += [("Feed", a.feed_url or "")]
+        facts = [("Feed", a.feed_url)]
     if a.kind not in OPS_KINDS:
         facts += [("Story", a.story), ("Outlet", a.outlet)]
     if sources > 1:
         facts.append(("Reported by", f"{sources} outlets"))
     if a.published:
         facts.append(("Published", a.published.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
-    return _Message(label, a.title, a.body, tuple((k, v) for k, v in facts if v), a.link, a.outlet)
+    label = _KIND_LABEL.get(a.kind, "Alert")
+    return _Message(label, a.title, text, tuple((k, str(v)) for k, v in facts if v), a.link, a.outlet)
 
 
-def _figure(value: Any, d: dict) -> str:
-    if value is None:
+def _figure(f: dict) -> str:
+    """'about 11,000–12,000' from a figure dict (value, high, qualifier)."""
+    if f.get("value") is None:
         return ""
-    text = _number(value) + (f"–{_number(d['high'])}" if d.get("high") else "")
-    qualifier = d.get("qualifier")
-    text = f"{qualifier} {text}" if qualifier and qualifier != "exact" else text
-    return f"{text} ({d['figure_kind']})" if d.get("figure_kind") else text
+    text = _number(f["value"]) + (f"–{_number(f['high'])}" if f.get("high") else "")
+    qualifier = f.get("qualifier")
+    return f"{qualifier} {text}" if qualifier and qualifier != "exact" else text
 
 
 def _previous(prev: Any) -> str:
+    """A previous (or disagreeing) figure with who gave it, when and where."""
     if prev is None or prev == "":
         return ""
-    if isinstance(prev, dict):
-        src = prev.get("source_name") or prev.get("source")
-        return _figure(prev.get("value"), prev) + (f" ({src})" if src else "")
-    return _number(prev)
+    if not isinstance(prev, dict):
+        return _number(prev)
+    where = [str(prev[k]) for k in ("source", "date", "outlet") if prev.get(k)]
+    return _figure(prev) + (f" ({', '.join(where)})" if where else "")
 
 
 def _number(v: Any) -> str:
@@ -307,21 +315,21 @@ def _number(v: Any) -> str:
 
 
 def _format(msg: _Message, fmt: str) -> str:
-    text = escape(msg.text, fmt)
+    lines = [escape(line, fmt) for line in msg.text.splitlines() if line.strip()][:8]
     facts = [(k, escape(v, fmt, FACT_MAX)) for k, v in msg.facts]
     link = safe_link(msg.link)
     read = "Read the article" + (f" at {msg.outlet}" if msg.outlet else "")
     if fmt == "html":
         items = "".join(f"<li><b>{k}:</b> {v}</li>" for k, v in facts)
         a = f'<p><a href="{html.escape(link)}">{escape(read, fmt)}</a></p>' if link else ""
-        return f"<p><b>{msg.label}</b></p><p>{text}</p><ul>{items}</ul>{a}"
+        return f"<p><b>{msg.label}</b></p><p>{'<br>'.join(lines)}</p><ul>{items}</ul>{a}"
     if fmt == "markdown":
-        lines = [f"- **{k}:** {v}" for k, v in facts]
+        items = "\n".join(f"- **{k}:** {v}" for k, v in facts)
         a = f"\n\n[{escape(read, fmt)}](<{link}>)" if link else ""
-        return f"**{msg.label}**\n\n{text}\n\n" + "\n".join(lines) + a
-    lines = [f"{k}: {v}" for k, v in facts]
+        return f"**{msg.label}**\n\n" + "\n\n".join(lines) + f"\n\n{items}{a}"
+    items = "\n".join(f"{k}: {v}" for k, v in facts)
     a = f"\n\n{escape(read, fmt)}: {link}" if link else ""
-    return f"{msg.label}\n\n{text}\n\n" + "\n".join(lines) + a
+    return f"{msg.label}\n\n" + "\n".join(lines) + f"\n\n{items}{a}"
 
 
 def render_digest(alerts: Sequence[tuple[Alert, int]], fmt: str = "text", max_chars: int = 0) -> tuple[str, str]:

@@ -206,6 +206,9 @@ class JsonReceiver:
     def __init__(self) -> None:
         self.posts: list[dict] = []
         self.status = 200
+        self.hold_after: int | None = None  # answer this many posts, then hold the next ones unanswered
+        self.held = 0
+        self.release = threading.Event()  # set it to let held posts go (answered 503, never recorded)
         self.port = 0
         self.httpd: ThreadingHTTPServer | None = None
         self.up()
@@ -218,6 +221,11 @@ class JsonReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.hold_after is not None and len(receiver.posts) >= receiver.hold_after:
+                    receiver.held += 1
+                    receiver.release.wait(60)
+                    self.send_error(503)
+                    return
                 if receiver.status == 200:
                     receiver.posts.append({**json.loads(body), "_path": self.path})
                 self.send_response(receiver.status)
@@ -231,9 +239,10 @@ class JsonReceiver:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def down(self) -> None:
+        self.release.set()
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()

@@ -87,12 +87,31 @@ def test_render_neutralises_mentions_and_markup_but_keeps_the_words(fmt):
 
 
 def test_render_figure_shows_value_previous_and_source():
-    a = alert(2, kind="figure", title="North Korean troops in Kursk: 11,000", body="About 11,000 soldiers ...",
-              data={"value": 11000, "qualifier": "about", "previous": {"value": 10000, "source": "kirby"},
-                    "source_name": "John Kirby"})
+    sentence = "About 11,000 North Korean soldiers are in Kursk, Kirby said."
+    a = alert(2, kind="figure", title="North Korean troops in Kursk: about 11,000 (John Kirby), up from 10,000",
+              body=f"North Korean troops ...\nSentence: {sentence}",
+              data={"figure": {"value": 11000, "high": None, "kind": "troops", "qualifier": "about",
+                               "source": "kirby", "sentence": sentence},
+                    "previous": {"value": 10000, "high": None, "qualifier": None, "source": "pentagon",
+                                 "date": "2024-10-28", "outlet": "Reuters", "link": "https://r.example/1"}})
+    title, body = notify.render(a, "text", sources=3)
+    assert title == "New figure: North Korean troops in Kursk: about 11,000 (John Kirby), up from 10,000"
+    assert body.startswith(f"New figure\n\n{sentence}\n")
+    for line in ("Figure: about 11,000", "Given by: kirby", "Previous: 10,000 (pentagon, 2024-10-28, Reuters)",
+                 "Outlet: Example News", "Reported by: 3 outlets"):
+        assert line in body.splitlines()
+
+
+def test_render_statement_says_who_said_what():
+    a = alert(4, title="John Kirby: troops are in Kursk — via Example News", body="John Kirby: troops are in Kursk\n...",
+              data={"statement": {"actor": "kirby", "text": "troops are in Kursk", "sentence": "Kirby said troops are in Kursk.",
+                                  "claim": "troops_in_kursk", "stance": "confirms"}})
     title, body = notify.render(a, "text")
-    assert title == "New figure: North Korean troops in Kursk: 11,000"
-    assert "Figure: about 11,000" in body and "Previous: 10,000 (kirby)" in body and "Source: John Kirby" in body
+    assert title == "New statement: John Kirby: troops are in Kursk — via Example News"
+    assert body.splitlines()[:3] == ["New statement", "", "troops are in Kursk"]
+    for line in ("Said by: kirby", "Sentence: Kirby said troops are in Kursk.", "Claim: troops_in_kursk (confirms)",
+                 "Read the article at Example News: https://news.example.org/4"):
+        assert line in body.splitlines()
 
 
 def test_long_text_is_cut_on_a_word_with_an_ellipsis():
@@ -327,3 +346,47 @@ def test_notify_test_reports_each_target_with_secrets_masked(tmp_path, json_rece
     assert "s3cr3tpass" not in res.stdout + res.stderr
     wait_for(lambda: len(json_receiver.posts) == 1, what="the test message")
     assert json_receiver.posts[0]["title"] == notify.TEST_TITLE
+
+
+# ---------------------------------------------------------------- crash: SIGKILL with deliveries pending
+
+
+def test_sigkill_during_delivery_loses_nothing_and_sends_nothing_twice(tmp_path, json_receiver):
+    """Two alerts acknowledged, the third in flight (held unanswered by the receiver) when
+    `monitor run` is killed with SIGKILL; after a restart every alert has arrived exactly once."""
+    import signal
+    import subprocess
+    import sys
+
+    cdir = make_config(tmp_path, [], extra=f'\n[notify]\nretry_base = "1s"\n{target(json_receiver.url(), "hook")}')
+    cfg = config.load(cdir, tmp_path / "state")
+    store = Store(cfg.database)
+    queue(cfg, store, [alert(i) for i in range(6)])
+    store.close()
+    json_receiver.hold_after = 2
+    args = [sys.executable, "-m", "monitor", "run", "--config", str(cdir), "--state", str(tmp_path / "state")]
+    with (tmp_path / "run1.log").open("w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: json_receiver.held == 1, 20, "the third delivery to be in flight")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(10) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(json_receiver.posts) == 2
+    json_receiver.hold_after = None
+    json_receiver.release.set()
+
+    with (tmp_path / "run2.log").open("w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        store = Store(cfg.database)
+        wait_for(lambda: store.delivery_counts() == {"sent": 6}, 30, "all six deliveries marked sent")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    titles = sorted(p["title"] for p in json_receiver.posts)
+    assert titles == sorted(f"New statement: Kirby says thing {i}" for i in range(6))
