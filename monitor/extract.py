@@ -127,7 +127,8 @@ def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]
     for h in match.hits:
         if (h.kind == "actor" and h.field == field and getattr(h, "counted", True)
                 and text[h.start : h.end] == h.matched):
-            found[(h.start, h.end)] = Mention(h.ref, h.start, h.end, person.get(h.ref, True))
+            end = h.end - 2 if re.search(r"['’]s$", h.matched) and not re.search(r"['’]s$", h.alias) else h.end
+            found[(h.start, end)] = Mention(h.ref, h.start, end, person.get(h.ref, True))  # "Austin’s" -> "Austin"
     if not match.hits:
         for actor in story.actors:
             for alias in {actor.name, *actor.aliases}:
@@ -274,7 +275,7 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     if trailing or _TRAILING.match(after) or len(clause.split()) < 2:
         clause = re.sub(r"(?:the\s+)?$", "", head, flags=re.I).strip(" ,;:—–-")  # CLAUSE, ACTOR VERB.
     elif _DENY.search(v.group(0)) or _CONFIRM.search(v.group(0)) or _NEGATED_VERB.search(v.group(0)):
-        clause = f"{v.group(0)} {clause.strip()}"  # the verb is the statement: "does not deny ..."
+        clause = f"{v.group(0).lower()} {clause.strip()}"  # the verb is the statement: "does not deny ..."
     text = _text(sent, clause)
     return [Attribution(s.actor, text, v.group(0), s.person, v.start()) for s in reversed(speakers)]
 

@@ -350,8 +350,9 @@ def _value(value: int, high: int | None, qualifier: str | None) -> str:
 
 
 def _name(story: Story, actor: str | None) -> str:
+    """The actor's display name; an untracked source ("other:US government") shows its name."""
     a = story.actor(actor) if actor else None
-    return a.name if a else (actor or "")
+    return a.name if a else (actor or "").removeprefix("other:")
 
 
 def _short(text: str, limit: int = 160) -> str:
