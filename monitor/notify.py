@@ -66,7 +66,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import apprise
@@ -254,31 +254,33 @@ class _Message:
     outlet: str = ""
 
 
-def render(alert: Alert, fmt: str = "text", sources: int = 1) -> tuple[str, str]:
-    """(title, body) for one alert. The title is plain text (neutralised); the body is in `fmt`."""
-    msg = _message(alert, sources)
+def render(alert: Alert, fmt: str = "text", sources: int = 1,
+           names: dict[str, str] | None = None) -> tuple[str, str]:
+    """(title, body) for one alert. The title is plain text (neutralised); the body is in `fmt`.
+    `names` maps actor ids to display names (from the story config)."""
+    msg = _message(alert, sources, names or {})
     title = " ".join(msg.title.split())
     if not title.lower().startswith(msg.label.lower()):
         title = f"{msg.label}: {title}" if title else msg.label
     return neutralise(truncate(title, TITLE_MAX)), _format(msg, fmt)
 
 
-def _message(a: Alert, sources: int) -> _Message:
+def _message(a: Alert, sources: int, names: dict[str, str]) -> _Message:
     """Who said what, or the figure with its previous value, from the event's data (novelty.py)."""
     d = a.data or {}
     st, fig = d.get("statement") or {}, d.get("figure") or {}
     text, facts = a.body, []
-    if a.kind == "statement" and st:
+    if a.kind == "statement":
         text = st.get("text") or a.body
         claim = st.get("claim_description") or st.get("claim")
-        facts = [("Said by", st.get("actor_name") or d.get("actor_name") or a.actor),
+        facts = [("Said by", names.get(st.get("actor") or a.actor or "") or st.get("actor") or a.actor),
                  ("Sentence", st.get("sentence") if st.get("sentence") != text else None),
                  ("Claim", f"{claim} ({st['stance']})" if claim and st.get("stance") else claim)]
     elif a.kind == "figure" and fig:
         text = fig.get("sentence") or a.body
-        others = [_previous(x) for x in d.get("disagreement") or []]
-        facts = [("Figure", _figure(fig)), ("Given by", fig.get("source_name") or fig.get("source")),
-                 ("Previous", _previous(d.get("previous"))), ("Other sources", "; ".join(others))]
+        others = [_previous(x, names) for x in d.get("disagreement") or []]
+        facts = [("Figure", _figure(fig)), ("Given by", names.get(fig.get("source") or "") or fig.get("source")),
+                 ("Previous", _previous(d.get("previous"), names)), ("Other sources", "; ".join(others))]
     elif a.kind in OPS_KINDS:
         facts = [("Feed", a.feed_url)]
     if a.kind not in OPS_KINDS:
@@ -300,13 +302,14 @@ def _figure(f: dict) -> str:
     return f"{qualifier} {text}" if qualifier and qualifier != "exact" else text
 
 
-def _previous(prev: Any) -> str:
+def _previous(prev: Any, names: dict[str, str]) -> str:
     """A previous (or disagreeing) figure with who gave it, when and where."""
     if prev is None or prev == "":
         return ""
     if not isinstance(prev, dict):
         return _number(prev)
-    where = [str(prev[k]) for k in ("source", "date", "outlet") if prev.get(k)]
+    where = [str(names.get(prev[k], prev[k]) if k == "source" else prev[k])
+             for k in ("source", "date", "outlet") if prev.get(k)]
     return _figure(prev) + (f" ({', '.join(where)})" if where else "")
 
 
@@ -332,11 +335,12 @@ def _format(msg: _Message, fmt: str) -> str:
     return f"{msg.label}\n\n" + "\n".join(lines) + f"\n\n{items}{a}"
 
 
-def render_digest(alerts: Sequence[tuple[Alert, int]], fmt: str = "text", max_chars: int = 0) -> tuple[str, str]:
+def render_digest(alerts: Sequence[tuple[Alert, int]], fmt: str = "text", max_chars: int = 0,
+                  names: dict[str, str] | None = None) -> tuple[str, str]:
     """(title, body) for several (alert, sources) in one message; one alert renders as itself.
     At most DIGEST_MAX entries (and `max_chars` of body, if > 0) are listed; the rest counted."""
     if len(alerts) == 1:
-        return render(alerts[0][0], fmt, alerts[0][1])
+        return render(alerts[0][0], fmt, alerts[0][1], names)
     stories = sorted({a.story for a, _ in alerts if a.story})
     title = f"Story Monitor: {len(alerts)} alerts" + (f" ({', '.join(stories)})" if stories else "")
     entries: list[str] = []
@@ -484,6 +488,11 @@ class DeliverySummary:
                 f"held={self.held} failed={self.failed}")
 
 
+class _Failure(NamedTuple):
+    until: datetime  # when the target is tried again
+    error: str
+
+
 class Notifier:
     """Sends due deliveries from the outbox. `clock` is injectable for tests."""
 
@@ -502,8 +511,9 @@ class Notifier:
                 log.error("notify target ignored reason=duplicate_name target=%s", ch.masked)
                 continue
             channels[ch.id] = ch
+        names = {a.id: a.name for story in config.stories for a in story.actors}
         with self.lock:
-            self.config, self.channels = config, channels
+            self.config, self.channels, self.names = config, channels, names
 
     def deliver_due(self, now: datetime | None = None, wait: float = 0.0) -> DeliverySummary:
         """Send every due delivery; with another deliverer busy, wait up to `wait` s, else skip."""
@@ -550,18 +560,18 @@ class Notifier:
         later += single[max(budget, 0):]
         single = single[: max(budget, 0)]
         self._hold(ch, later, boundary, summary)
-        if fold and not self._send(ch, fold, events, now, summary):
-            self._defer(ch, single, now, summary)
-            return
-        for i, row in enumerate(single):
-            if not self._send(ch, [row], events, now, summary):
-                self._defer(ch, single[i + 1:], now, summary)
+        batches = ([fold] if fold else []) + [[r] for r in single]
+        for i, batch in enumerate(batches):
+            failure = self._send(ch, batch, events, now, summary)
+            if failure is not None:
+                self._defer(ch, [r for b in batches[i + 1:] for r in b], failure, now, summary)
                 return
 
-    def _send(self, ch: Channel, rows: list[dict], events: dict, now: datetime, summary: DeliverySummary) -> bool:
-        """One message for `rows` (a digest if several); record the outcome. True if accepted."""
+    def _send(self, ch: Channel, rows: list[dict], events: dict, now: datetime,
+              summary: DeliverySummary) -> _Failure | None:
+        """One message for `rows` (a digest if several); record the outcome. None if accepted."""
         alerts = [events[r["event"]] for r in rows if r["event"] in events]
-        title, body = render_digest(alerts, ch.fmt, ch.body_max) if alerts else ("", "")
+        title, body = render_digest(alerts, ch.fmt, ch.body_max, self.names) if alerts else ("", "")
         kind = alerts[0][0].kind if len(alerts) == 1 else "digest"
         error = ch.send(ch.scrub(title), ch.scrub(body), _NOTIFY_TYPE.get(kind, NotifyType.INFO)) \
             if alerts else "event not found in the store"
@@ -572,11 +582,12 @@ class Notifier:
             summary.sent += len(rows)
             summary.messages += 1
             log.info("delivery sent target=%s kind=%s events=%d", ch.id, kind, len(rows))
-            return True
-        self._failed(ch, rows, error, now, summary)
-        return False
+            return None
+        return self._failed(ch, rows, error, now, summary)
 
-    def _failed(self, ch: Channel, rows: list[dict], error: str, now: datetime, summary: DeliverySummary) -> None:
+    def _failed(self, ch: Channel, rows: list[dict], error: str, now: datetime,
+                summary: DeliverySummary) -> _Failure:
+        """Retry later with backoff, or give up on rows older than retry_max_age."""
         n = self.config.notify
         attempts = max(r["attempts"] for r in rows) + 1
         delay = min(n.retry_cap, n.retry_base * 2 ** (attempts - 1))
@@ -591,18 +602,18 @@ class Notifier:
         if young:
             log.warning("delivery failed target=%s attempt=%d retry_in=%.0fs events=%d error=%s",
                         ch.id, attempts, delay, len(young), error)
+        return _Failure(now + timedelta(seconds=delay), error)
 
-    def _defer(self, ch: Channel, rows: list[dict], now: datetime, summary: DeliverySummary) -> None:
+    def _defer(self, ch: Channel, rows: list[dict], failure: _Failure, now: datetime,
+               summary: DeliverySummary) -> None:
         """Rows not tried because their target just failed: due again with it, attempts unchanged."""
         if not rows:
             return
-        n = self.config.notify
-        old = [r for r in rows if _age(r, now) >= n.retry_max_age]
-        self._give_up(old, "gave up: the target kept failing", now, summary, ch.id)
-        later = _iso(now + timedelta(seconds=min(n.retry_cap, n.retry_base)))
+        old = [r for r in rows if _age(r, now) >= self.config.notify.retry_max_age]
+        self._give_up(old, f"gave up, the target kept failing: {failure.error}", now, summary, ch.id)
         young = [r for r in rows if r not in old]
-        self.store.mark_deliveries([(r["id"], {"state": "retrying", "next_attempt": later,
-                                               "last_error": "not tried: the target failed earlier in this pass"})
+        self.store.mark_deliveries([(r["id"], {"state": "retrying", "next_attempt": _iso(failure.until),
+                                               "last_error": f"not tried, the target failed: {failure.error}"})
                                     for r in young])
         summary.retrying += len(young)
 
