@@ -15,6 +15,19 @@ a label line is not relevant):
     actors     micro precision, recall and F1 over (item, actor id) pairs, on the items labelled
                relevant, counting only the story's actor ids (`other:NAME` labels are people
                the story does not track)
+    figures    micro P/R/F1 over (item, value, kind); a range counts for its low or high end
+    statements P/R/F1 of the item's main statement's actor against the label's `by` (one
+               statement per label): a person before an institution, then the text before the
+               title (titles use metonyms: "Seoul says", the text names the spy agency). Label
+               `other:NAME` counts as the story actor whose name or alias is NAME. Also given:
+               over every (item, actor) pair extracted.
+    duplicates alert events repeating an earlier one's novelty, judged by the labels: a figure
+               event whose labelled (kind, value) an earlier event had; a statement event by
+               the same actor as an earlier one whose label gist (else text) is alike
+               (token_set_ratio >= 80 on words without the story's own words).
+
+Alert events (`alert_events`): the relevant items replayed in published order through
+extract -> novelty, one dict per new alert, as the service would store them.
 """
 
 from __future__ import annotations
@@ -25,9 +38,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from .errors import MonitorError
+from .extract import extract
 from .match import match
-from .models import Item, Match
+from .models import Alert, Item, Match
+from .novelty import Ledger, decide, normalise, story_words
 from .parse import html_to_text
 from .story import Story
 
@@ -99,11 +116,12 @@ def read_labels(path: str | Path) -> dict[str, dict[str, Any]]:
 # ---------------------------------------------------------------- running
 
 
-def evaluate(item: Item, matches: Sequence[Match]) -> dict[str, Any]:
+def evaluate(item: Item, matches: Sequence[Match], stories: Sequence[Story] = ()) -> dict[str, Any]:
     """One output record for one item: the hook where later stages add their fields.
 
     The top-level fields describe the best story (relevant first, then highest score); with
-    several stories, `stories` holds each one's result.
+    several stories, `stories` holds each one's result. Given the stories, a relevant item also
+    gets the `statements` and `figures` extracted for the best story.
     """
     best = max(matches, key=lambda m: (m.relevant, m.score))
     record: dict[str, Any] = {
@@ -114,6 +132,12 @@ def evaluate(item: Item, matches: Sequence[Match]) -> dict[str, Any]:
         "actors": list(best.actors),
         "claims": list(best.claims),
     }
+    story = next((s for s in stories if s.id == best.story), None)
+    if story is not None:
+        statements, figures = extract(item, best, story) if best.relevant else ([], [])
+        record["statements"] = [{"actor": s.actor, "text": s.text, "claim": s.claim} for s in statements]
+        record["figures"] = [{"value": f.value, "kind": f.kind, "qualifier": f.qualifier, "source": f.source}
+                             | ({"high": f.high} if f.high is not None else {}) for f in figures]
     if len(matches) > 1:
         record["stories"] = {
             m.story: {"relevant": m.relevant, "score": m.score, "actors": list(m.actors), "claims": list(m.claims)}
@@ -128,7 +152,7 @@ def run(items: Iterable[Item], stories: Sequence[Story]) -> list[dict[str, Any]]
         raise BacktestError("no story to run. Hint: add a story file under config/stories/")
     records = []
     for item in items:
-        records.append(evaluate(item, [match(item, story) for story in stories]))
+        records.append(evaluate(item, [match(item, story) for story in stories], stories))
     return records
 
 
@@ -222,3 +246,142 @@ def summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"items": len(records), "relevant": len(relevant),
             "actors": dict(sorted(actors.items(), key=lambda kv: -kv[1])),
             "claims": dict(sorted(claims.items(), key=lambda kv: -kv[1]))}
+
+
+# ---------------------------------------------------------------- alert events (issue 4)
+
+
+def alert_events(items: Sequence[Item], stories: Sequence[Story],
+                 records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replay the relevant items in published order through extract -> novelty, from the
+    stories' known facts: one event dict per new alert, in the order the service would alert."""
+    by_id = {s.id: s for s in stories}
+    relevant = {r["link"]: r["story"] for r in records if r["relevant"] and r["story"] in by_id}
+    ledgers = {s.id: Ledger.from_story(s) for s in stories}
+    chosen = [(i, it) for i, it in enumerate(items) if it.link in relevant]
+    chosen.sort(key=lambda p: (p[1].published is None, p[1].published.timestamp() if p[1].published else 0, p[0]))
+    events: list[dict[str, Any]] = []
+    for _, item in chosen:
+        story = by_id[relevant[item.link]]
+        statements, figures = extract(item, match(item, story), story)
+        for alert in decide(ledgers[story.id], story, item, statements, figures).new:
+            events.append(event(alert))
+    return events
+
+
+def event(alert: Alert) -> dict[str, Any]:
+    """One `--json` event line for a new alert."""
+    out: dict[str, Any] = {"type": "alert", "kind": alert.kind, "key": alert.key, "link": alert.link,
+                           "title": alert.title}
+    if alert.kind == "statement":
+        s = alert.data["statement"]
+        out["statement"] = {"actor": s["actor"], "text": s["text"], "claim": s["claim"], "stance": s["stance"]}
+    elif alert.kind == "figure":
+        f, prev = alert.data["figure"], alert.data.get("previous")
+        out["figure"] = {"value": f["value"], "kind": f["kind"], "qualifier": f["qualifier"], "source": f["source"],
+                         "previous": {k: prev[k] for k in ("value", "qualifier", "source", "date")} if prev else None}
+        if f.get("high") is not None:
+            out["figure"]["high"] = f["high"]
+        if alert.data.get("disagreement"):
+            out["figure"]["disagreement"] = [{k: d[k] for k in ("value", "source", "date", "link")}
+                                             for d in alert.data["disagreement"]]
+    return out
+
+
+def _label_actor(by: str | None, stories: Sequence[Story]) -> str | None:
+    """A label's `by` as a story actor id: `other:NAME` is the actor named or aliased NAME."""
+    if not by or not by.startswith("other:"):
+        return by
+    name = by.removeprefix("other:").casefold()
+    for story in stories:
+        for a in story.actors:
+            if name in {a.name.casefold(), *(x.casefold() for x in a.aliases)}:
+                return a.id
+    return by
+
+
+def _main_actor(statements: Sequence[dict[str, Any]], title_count: int, stories: Sequence[Story]) -> str | None:
+    persons = {a.id for s in stories for a in s.actors if a.kind != "institution"}
+    order = list(statements[title_count:]) + list(statements[:title_count])  # text first, then title
+    ranked = sorted(range(len(order)), key=lambda i: (order[i]["actor"] not in persons, i))
+    return order[ranked[0]]["actor"] if ranked else None
+
+
+def extraction_metrics(items: Sequence[Item], records: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]],
+                       labels: dict[str, dict[str, Any]], stories: Sequence[Story]) -> dict[str, Any]:
+    """Figures (value + kind), statements (actor) and duplicate alerts against the labels."""
+    by_link = {it.link: it for it in items}
+    fig = {"tp": 0, "fp": 0, "fn": 0}
+    main = {"tp": 0, "fp": 0, "fn": 0}
+    pairs = {"tp": 0, "fp": 0, "fn": 0}
+    errors: list[dict[str, Any]] = []
+    for rec in records:
+        label = labels.get(rec["link"]) or {}
+        want_f = {(f["value"], f["what"]) for f in label.get("figures") or []}
+        got = rec.get("figures") or []
+        hit = {w for w in want_f if any(w[1] == g["kind"] and w[0] in (g["value"], g.get("high")) for g in got)}
+        extra = [g for g in got if not any(w[1] == g["kind"] and w[0] in (g["value"], g.get("high")) for w in want_f)]
+        fig["tp"] += len(hit)
+        fig["fn"] += len(want_f - hit)
+        fig["fp"] += len(extra)
+        st = label.get("statement") or {}
+        want_s = _label_actor(st.get("by"), stories)
+        statements = rec.get("statements") or []
+        item = by_link.get(rec["link"])
+        title_count = _title_statements(item, statements)
+        got_s = _main_actor(statements, title_count, stories)
+        main["tp"] += int(want_s is not None and got_s == want_s)
+        main["fp"] += int(got_s is not None and got_s != want_s)
+        main["fn"] += int(want_s is not None and got_s != want_s)
+        actors = {s["actor"] for s in statements}
+        pairs["tp"] += int(want_s in actors)
+        pairs["fp"] += len(actors - {want_s})
+        pairs["fn"] += int(want_s is not None and want_s not in actors)
+        if want_f - hit or extra or got_s != want_s:
+            errors.append({"link": rec["link"], "figures_missing": sorted(want_f - hit),
+                           "figures_extra": [(g["value"], g["kind"]) for g in extra],
+                           "statement": {"label": want_s, "main": got_s, "all": sorted(actors)}})
+    dups = duplicates(events, labels, stories)
+    return {"figures": _prf(**fig), "statements": _prf(**main), "statement_pairs": _prf(**pairs),
+            "alerts": len(events), "duplicates": len(dups), "duplicate_events": dups, "extraction_errors": errors}
+
+
+def _title_statements(item: Item | None, statements: Sequence[dict[str, Any]]) -> int:
+    """How many of the statements come from the title (they come first, title then text)."""
+    if item is None:
+        return 0
+    n = 0
+    for s in statements:
+        if s["text"] and s["text"][:20].casefold() in item.title.casefold():
+            n += 1
+        else:
+            break
+    return n
+
+
+def duplicates(events: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any]],
+               stories: Sequence[Story]) -> list[dict[str, Any]]:
+    """Events that repeat an earlier event's novelty, by the labels (see the module docstring)."""
+    common = frozenset().union(*(story_words(s) for s in stories)) if stories else frozenset()
+    seen_f: set[tuple[int, str]] = set()
+    seen_s: list[tuple[str, str, str]] = []
+    out = []
+    for e in events:
+        label = labels.get(e["link"] or "") or {}
+        if e["kind"] == "figure":
+            f = e["figure"]
+            same = [(lf["value"], lf["what"]) for lf in label.get("figures") or [] if lf["value"] in (f["value"], f.get("high"))]
+            ident = same[0] if same else (f["value"], f["kind"])
+            if ident in seen_f:
+                out.append({"key": e["key"], "link": e["link"], "same_as": list(ident)})
+            seen_f.add(ident)
+        elif e["kind"] == "statement":
+            actor = e["statement"]["actor"]
+            st = label.get("statement") or {}
+            gist = st["gist"] if _label_actor(st.get("by"), stories) == actor else e["statement"]["text"]
+            words = normalise(gist, common)
+            prev = next((p for p in seen_s if p[0] == actor and fuzz.token_set_ratio(p[1], words) >= 80), None)
+            if prev is not None:
+                out.append({"key": e["key"], "link": e["link"], "same_as": prev[2]})
+            seen_s.append((actor, words, e["link"] or ""))
+    return out
