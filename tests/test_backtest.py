@@ -1,0 +1,101 @@
+"""`monitor backtest` and monitor/backtest.py on the small fixture in tests/data/backtest/ (see its README)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import backtest as bt
+from monitor import config
+from monitor.cli import cli
+
+DATA = Path(__file__).parent / "data" / "backtest"
+ITEMS, LABELS = str(DATA / "items.jsonl"), str(DATA / "labels.jsonl")
+CONFIG, WIDER = str(DATA / "config"), str(DATA / "config-wider")
+
+
+def invoke(*args: str, state: Path | None = None) -> "object":
+    extra = ["--state", str(state)] if state else []
+    return CliRunner().invoke(cli, ["backtest", *args, *extra])
+
+
+def test_read_items_converts_description_and_keeps_link() -> None:
+    items = bt.read_items(ITEMS)
+    assert len(items) == 6
+    first = items[0]
+    assert first.link == "https://news.example.org/1?traffic_source=rss"  # as written, to join labels
+    assert first.text == 'John Kirby said it\'s "possible" that North Korean soldiers will fight for Russia.'
+    assert first.published is not None and first.published.tzinfo is not None
+    assert items[4].published is None
+
+
+def test_bad_line_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "items.jsonl"
+    path.write_text('{"link": "https://a.example/1", "title": "x"}\n{"link": oops}\n')
+    with pytest.raises(bt.BacktestError, match=r"items.jsonl:2: not JSON"):
+        bt.read_items(path)
+    result = invoke(str(path), "--config", CONFIG)
+    assert result.exit_code == 2
+    assert "items.jsonl:2: not JSON" in result.output
+
+
+def test_run_and_metrics() -> None:
+    stories = config.load(CONFIG).stories
+    records = bt.run(bt.read_items(ITEMS), stories)
+    assert [r["relevant"] for r in records] == [True, False, False, True, False, False]
+    assert records[3]["actors"] == ["zakharova"] and records[3]["claims"] == ["denial"]
+    m = bt.metrics(records, bt.read_labels(LABELS), [a.id for a in stories[0].actors])
+    assert m["relevance"] == {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "tp": 2, "fp": 0, "fn": 1}
+    # kirby and zakharova found; "kremlin" is not a story actor here and other:* never counts
+    assert m["actors"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "tp": 3, "fp": 0, "fn": 0}
+    assert m["false_negatives"] == ["https://other.example.org/6"]
+
+
+def test_metrics_count_actor_mistakes() -> None:
+    records = [{"link": "a", "relevant": True, "actors": ["kirby", "putin"]},
+               {"link": "b", "relevant": True, "actors": []}]
+    labels = {"a": {"link": "a", "relevant": True, "actors": ["kirby"]},
+              "b": {"link": "b", "relevant": True, "actors": ["zelensky", "other:Someone"]}}
+    m = bt.metrics(records, labels)
+    assert (m["actors"]["tp"], m["actors"]["fp"], m["actors"]["fn"]) == (1, 1, 1)
+    assert m["actor_errors"] == [{"link": "a", "missing": [], "extra": ["putin"]},
+                                 {"link": "b", "missing": ["zelensky"], "extra": []}]
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    result = invoke(ITEMS, "--config", CONFIG, "--json", state=tmp_path / "state")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 6
+    assert {k: lines[0][k] for k in ("link", "relevant", "score", "actors", "claims")} == {
+        "link": "https://news.example.org/1?traffic_source=rss", "relevant": True, "score": 100.0,
+        "actors": ["kirby"], "claims": []}
+    assert not (tmp_path / "state").exists()  # the service's state is not touched
+
+
+def test_summary_and_labels() -> None:
+    result = invoke(ITEMS, "--config", CONFIG, "--labels", LABELS)
+    assert result.exit_code == 0, result.output
+    assert "6 items, 2 relevant to mini" in result.output
+    assert "relevance:  precision 1.000  recall 0.667  F1 0.800  (tp 2, fp 0, fn 1)" in result.output
+    assert "actors:     precision 1.000  recall 1.000  F1 1.000" in result.output
+    assert "labelled relevant, not matched:\n  Zelensky warns of North Korea threat to Ukraine" in result.output
+
+
+def test_compare_shows_what_an_edit_changes() -> None:
+    result = invoke(ITEMS, "--config", WIDER, "--compare", CONFIG)
+    assert result.exit_code == 0, result.output
+    assert "1 item(s) change" in result.output
+    assert "starts matching: Zelensky warns of North Korea threat to Ukraine" in result.output
+    before, after = result.output.splitlines()[-2:]
+    assert "not relevant" in before and "score  70.0" in before
+    assert "this config" in after and " relevant " in after
+
+
+def test_unknown_story_is_a_usage_error() -> None:
+    result = invoke(ITEMS, "--config", CONFIG, "--story", "nope")
+    assert result.exit_code == 2
+    assert "no story 'nope'. Hint: one of mini" in result.output

@@ -1,0 +1,305 @@
+"""The matcher on small stories of our own: normalisation, variants, look-alikes, relevance, explain.
+
+Match quality on real news is measured by `monitor backtest --labels` and bench/, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from monitor import normalize
+from monitor.cli import cli
+from monitor.match import compile_story, match
+from monitor.models import Item
+from monitor.story import Story
+
+STORY = {
+    "id": "mini",
+    "title": "North Korean troops in Russia",
+    "exclude": ["crossword"],
+    "concepts": [
+        {"id": "north_korea", "required": True, "weight": 40,
+         "terms": ["North Korea", "North Korean", "N Korean", "DPRK", "Pyongyang"]},
+        {"id": "personnel", "weight": 30, "terms": ["troops", "soldiers"]},
+        {"id": "russia", "weight": 30, "terms": ["Russia", "Kursk", "Ukraine"]},
+    ],
+    "claims": [
+        {"id": "targets", "description": "legitimate targets", "terms": ["fair game"], "weight": 10},
+        {"id": "denial", "description": "denied", "terms": ["misinformation"]},
+    ],
+    "actors": [
+        {"id": "kirby", "name": "John Kirby", "aliases": ["Kirby"], "ambiguous": ["Kirby"]},
+        {"id": "zakharova", "name": "Maria Zakharova", "aliases": ["Zakharova", "Захарова"]},
+        {"id": "zelensky", "name": "Volodymyr Zelensky", "aliases": ["Zelensky"]},
+        {"id": "lukashenko", "name": "Alexander Lukashenko", "aliases": ["Lukashenko"]},
+        {"id": "yoon", "name": "Yoon Suk Yeol", "aliases": ["윤석열"]},
+        {"id": "biden", "name": "Joe Biden", "aliases": ["Biden"], "lookalikes": ["Jill Biden"]},
+        {"id": "nis", "name": "National Intelligence Service", "aliases": ["NIS"]},
+    ],
+}
+
+
+def story(**changes: object) -> Story:
+    return Story.model_validate({**STORY, **changes})
+
+
+def item(title: str, text: str = "") -> Item:
+    return Item(feed_url="https://news.example.org/rss", id=title, title=title, text=text, link=None, published=None)
+
+
+def actors(title: str, text: str = "", s: Story | None = None) -> tuple[str, ...]:
+    return match(item(title, text), s or story()).actors
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize("raw, norm", [
+    ("CAFÉ", "cafe"),
+    ("Zelenskyy’s", "zelenskyy"),
+    ("Pyongyang's", "pyongyang"),
+    ("U.S.", "us"),
+    ("Захарова", "zakharova"),
+    ("Зеленський", "zelenskiy"),  # й is y, not i + breve
+    ("윤석열", "yunseokyeol"),  # Hangul syllables romanised, not split into jamo
+    ("東京", "東京"),  # other scripts stay, to match exactly
+])
+def test_norm_word(raw: str, norm: str) -> None:
+    assert normalize.norm_word(raw) == norm
+
+
+def test_tokens_keep_spans_and_sentences() -> None:
+    text = "U.S. says N. Korea sent troops. Kim Jong-un spoke."
+    toks = normalize.tokens(text)
+    assert toks.norms == ["us", "says", "n", "korea", "sent", "troops", "kim", "jong", "un", "spoke"]
+    assert [text[slice(*toks.span(i))] for i in (0, 3, 8)] == ["U.S.", "Korea", "un"]
+    # neither "U.S." nor the initial "N." ends a sentence; "troops." does
+    assert [toks.sentence(i) for i in range(len(toks))] == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_spelling_key_joins_transliteration_variants_only() -> None:
+    assert normalize.key("zaharova") == normalize.key("zakharova")
+    assert normalize.key("yun") == normalize.key("yoon")
+    assert normalize.key("troop") == normalize.key("troops")
+    assert normalize.key("south") != normalize.key("north")
+
+
+def test_markup_is_removed_before_matching() -> None:
+    m = match(item("News", "<p>North Korean&nbsp;<b>troops</b> in Russia</p>"), story())
+    assert m.relevant
+    hit = next(h for h in m.hits if h.alias == "troops")
+    assert hit.matched == "troops"
+
+
+# ---------------------------------------------------------------- variants
+
+
+@pytest.mark.parametrize("text, actor", [
+    ("Maria Zaharova dismissed the report", "zakharova"),  # typo (kh/h)
+    ("MARIA ZAKHAROVA dismissed the report", "zakharova"),  # case
+    ("Мария Захарова заявила", "zakharova"),  # Cyrillic
+    ("Zelenskyy warned allies", "zelensky"),  # doubled y
+    ("President Zelenskiy warned allies", "zelensky"),
+    ("Alexander Lukashenka said", "lukashenko"),  # Belarusian spelling
+    ("윤석열 대통령", "yoon"),  # Hangul
+    ("Joe Bidens statement", "biden"),  # stray plural
+])
+def test_name_variants_are_found(text: str, actor: str) -> None:
+    assert actor in actors(text)
+
+
+def test_transliteration_variant_by_spelling_key() -> None:
+    s = story(actors=[{"id": "yoon", "name": "Yoon Suk Yeol", "aliases": []}])
+    m = match(item("Yun Suk-yeol warned Pyongyang"), s)
+    assert m.actors == ("yoon",)
+    (hit,) = [h for h in m.hits if h.kind == "actor"]
+    assert (hit.matched, hit.score) == ("Yun Suk-yeol", 95.0)
+
+
+@pytest.mark.parametrize("title", [
+    "N Korean troops arrive in Russia",
+    "N. Korean troops arrive in Russia",
+    "DPRK troops arrive in Russia",
+    "Pyongyang's troops arrive in Russia",
+    "North Korean soldiers arrive in Kursk",
+])
+def test_abbreviations_of_north_korea(title: str) -> None:
+    assert match(item(title), story()).relevant
+
+
+# ---------------------------------------------------------------- look-alikes
+
+
+def test_south_korea_is_not_north_korea() -> None:
+    m = match(item("South Korean troops train for Ukraine mission"), story())
+    assert not m.relevant
+    assert not [h for h in m.hits if h.ref == "north_korea"]
+
+
+def test_kirk_is_not_kirby() -> None:
+    assert actors("Charlie Kirk says North Korean troops in Russia") == ()
+    assert actors("Kirby says North Korean troops in Russia") == ("kirby",)
+
+
+def test_ambiguous_alias_counts_only_in_story_context() -> None:
+    m = match(item("Kirby returns in a new Nintendo game"), story())
+    assert m.actors == ()
+    (hit,) = m.hits
+    assert (hit.ref, hit.counted, hit.note) == ("kirby", False, "ambiguous alias without story context")
+
+
+def test_lookalike_hides_the_alias_inside_it() -> None:
+    assert actors("Jill Biden visits troops; North Korea watches") == ()
+    assert actors("Biden and Jill Biden visit troops; North Korea watches") == ("biden",)
+
+
+def test_trump_is_not_troops() -> None:
+    # the spelling keys of "trump" and "troops" are close; keys are compared for equality only
+    m = match(item("Trump says North Korea in Russia"), story())
+    assert not [h for h in m.hits if h.ref == "personnel"]
+
+
+def test_short_aliases_never_match_fuzzily() -> None:
+    assert actors("NIS says North Korean troops in Russia") == ("nis",)
+    assert actors("NIB says North Korean troops in Russia") == ()
+
+
+# ---------------------------------------------------------------- relevance
+
+
+def test_all_concepts_in_one_sentence_score_full() -> None:
+    m = match(item("North Korean troops deployed to Kursk"), story())
+    assert (m.relevant, m.score) == (True, 100.0)
+
+
+def test_concepts_elsewhere_earn_the_spread_share() -> None:
+    m = match(item("North Korean troops on the move", "Satellites saw them. They went to Russia."), story())
+    assert m.score == 85.0  # 40 + 30 in the title, 30 x 0.5 from the text
+    assert m.relevant
+    m = match(item("North Korea", "Troops moved. Russia agreed."), story())
+    assert m.score == 70.0  # 40 (title) + 15 + 15
+    assert not m.relevant
+
+
+def test_required_concept_is_required() -> None:
+    s = story(matching={"threshold": 50})
+    m = match(item("Russian troops advance in Ukraine"), s)
+    assert m.score == 60.0
+    assert not m.relevant
+    assert "required concept(s) missing: north_korea" in m.reasons
+
+
+def test_two_concepts_are_not_enough_without_a_weighted_claim() -> None:
+    assert not match(item("North Korean soldiers cross the border"), story()).relevant
+    m = match(item("North Korean soldiers would be fair game, US says"), story())
+    assert (m.relevant, m.score, m.claims) == (True, 80.0, ("targets",))
+
+
+def test_exclusion_rules_an_item_out() -> None:
+    m = match(item("Crossword: North Korean troops in Russia"), story())
+    assert m.score == 100.0
+    assert not m.relevant
+    assert "excluded by 'crossword'" in m.reasons
+
+
+def test_claim_needs_story_context() -> None:
+    assert match(item("Putin calls MI5 report misinformation"), story()).claims == ()
+    assert match(item("Moscow calls North Korean troops in Russia misinformation"), story()).claims == ("denial",)
+
+
+def test_topic_only_story_is_one_required_concept() -> None:
+    s = Story.model_validate({"id": "t", "title": "t", "topic": ["North Korean troops"]})
+    assert match(item("North Korean troops seen"), s).relevant
+    assert not match(item("South Korean troops seen"), s).relevant
+
+
+def test_topic_lists_every_concept_term() -> None:
+    assert "DPRK" in story().topic and "Kursk" in story().topic
+
+
+def test_spans_point_into_the_original_text() -> None:
+    title = "Zelenskyy: N Korean SOLDIERS in Kursk"
+    m = match(item(title), story())
+    for h in m.hits:
+        assert title[h.start:h.end] == h.matched
+    assert {h.matched for h in m.hits} == {"Zelenskyy", "N Korean", "SOLDIERS", "Kursk"}
+
+
+def test_compiled_once_per_story() -> None:
+    s = story()
+    assert compile_story(s) is compile_story(s)
+
+
+# ---------------------------------------------------------------- explain
+
+
+def _config(tmp_path: Path) -> Path:
+    cdir = tmp_path / "config"
+    (cdir / "stories").mkdir(parents=True)
+    (cdir / "monitor.toml").write_text("[service]\n")
+    (cdir / "stories" / "mini.toml").write_text("""
+id = "mini"
+title = "NK troops"
+[[concepts]]
+id = "north_korea"
+required = true
+weight = 60
+terms = ["North Korean"]
+[[concepts]]
+id = "personnel"
+weight = 40
+terms = ["troops"]
+[[actors]]
+id = "zakharova"
+name = "Maria Zakharova"
+aliases = ["Zakharova"]
+""")
+    return cdir
+
+
+def test_explain_shows_the_alias_and_span_that_decided(tmp_path: Path) -> None:
+    cdir = _config(tmp_path)
+    text = "Maria Zaharova said North Korean troops were a rumour."
+    result = CliRunner().invoke(cli, ["explain", "--config", str(cdir), "--text", text])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "story mini: RELEVANT (score 100.0, threshold 75)" in out
+    assert "text[0:14]" in out and "'Maria Zaharova'" in out and "alias 'Maria Zakharova'" in out
+    assert "text[20:32]" in out and "'North Korean'" in out
+    assert "concept north_korea (required, weight 60): 100.0 in the best sentence -> +60.0" in out
+    assert "score 100.0 >= threshold 75: relevant" in out
+
+
+def test_explain_says_why_not(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["explain", "--config", str(_config(tmp_path)), "--text", "Troops moved."])
+    assert "story mini: not relevant (score 40.0, threshold 75)" in result.output
+    assert "required concept(s) missing: north_korea" in result.output
+
+
+def test_explain_unknown_link_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["explain", "--config", str(_config(tmp_path)), "--state",
+                                      str(tmp_path / "state"), "https://news.example.org/x"])
+    assert result.exit_code == 2
+    assert "no store yet" in result.output
+    assert not (tmp_path / "state").exists()
+
+
+def test_explain_stored_item(tmp_path: Path) -> None:
+    from monitor.models import FeedResult
+    from monitor.store import PollWrite, Store
+
+    state = tmp_path / "state"
+    cdir = _config(tmp_path)
+    feed = "https://news.example.org/rss"
+    stored = Item(feed_url=feed, id="g1", title="North Korean troops in Russia", text="",
+                  link="https://news.example.org/a", published=None)
+    store = Store(state / "monitor.db")
+    store.sync_feeds([(feed, "")])
+    store.save_poll(PollWrite(result=FeedResult(feed_url=feed, status=200), items=[stored]))
+    store.close()
+    result = CliRunner().invoke(cli, ["explain", "--config", str(cdir), "--state", str(state), stored.link])
+    assert result.exit_code == 0, result.output
+    assert "title[0:12]" in result.output and "RELEVANT" in result.output
