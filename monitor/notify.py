@@ -132,6 +132,15 @@ def check_targets(config: Config) -> list[str]:
     return problems
 
 
+def secret_values(config: Config) -> list[str]:
+    """Every target URL and each part of it that Apprise's privacy form hides (tokens, passwords):
+    add them to the log redactor, since Apprise's own DEBUG lines may print them."""
+    out: list[str] = []
+    for t in config.notify.targets:
+        out += _hidden_parts(t.url, apprise.Apprise.instantiate(t.url))
+    return list(dict.fromkeys(out))
+
+
 def route(alert: Alert, targets: Iterable[Target]) -> list[str]:
     """The ids of the targets that should receive `alert` (pure)."""
     out: list[str] = []

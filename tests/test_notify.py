@@ -159,6 +159,13 @@ def test_target_ids_and_masked_urls_never_show_the_secret():
     assert "abcdefghijklmnopqrstuvwx" not in notify.masked(slack)
 
 
+def test_secret_values_cover_tokens_inside_env_target_urls(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITOR_NOTIFY_URLS", "slack://T1234ABCD/B5678EFG/abcdefghijklmnopqrstuvwx/#news")
+    cfg, _ = setup(tmp_path, target("json://user:s3cr3tpass@127.0.0.1:9/hook"))
+    hidden = notify.secret_values(cfg)
+    assert "abcdefghijklmnopqrstuvwx" in hidden and "s3cr3tpass" in hidden and "hook" not in hidden
+
+
 # ---------------------------------------------------------------- real receivers
 
 
