@@ -370,3 +370,184 @@ def main() -> None:
     except MonitorError as exc:  # pragma: no cover - commands handle their own
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+# ---------------------------------------------------------------- explain, backtest (issue 3)
+
+
+def _usage_error(message: str) -> click.ClickException:
+    """A ClickException that exits 2: the user's input or config is wrong."""
+    exc = click.ClickException(message)
+    exc.exit_code = 2
+    return exc
+
+
+def _stories(cfg: config_mod.Config, story_id: str | None) -> list:
+    from .backtest import BacktestError, select
+
+    try:
+        return select(cfg.stories, story_id)
+    except BacktestError as exc:
+        raise _usage_error(str(exc)) from exc
+
+
+def _explain_item(cfg: config_mod.Config, link: str | None, text: str | None, title: str) -> "Item":
+    from .models import Item
+    from .parse import canonical_link
+
+    if text is not None:
+        return Item(feed_url="", id="--text", title=title, text=text, link=None, published=None)
+    if not link:
+        raise _usage_error("give a stored item's LINK, or --text TEXT. Hint: monitor explain --text \"...\"")
+    if not cfg.database.exists():
+        raise _usage_error(f"{cfg.database}: no store yet, so no stored items. Hint: pass --state DIR, "
+                           "or explain any text with --text \"...\"")
+    store = open_store(cfg)
+    try:
+        item = store.find_item(link) or store.find_item(canonical_link(link) or link)
+    finally:
+        store.close()
+    if item is None:
+        raise _usage_error(f"{link}: no stored item has this link. Hint: copy the link from `monitor status` "
+                           "or the dashboard, or use --text")
+    return item
+
+
+def _hit_line(hit: "Hit") -> str:
+    where = f"{hit.field}[{hit.start}:{hit.end}]"
+    line = f"    {hit.ref:<16} {hit.score:5.1f}  {where:<16} {hit.matched!r:<28} alias {hit.alias!r}"
+    if not hit.counted:
+        line += f"  IGNORED: {hit.note}"
+    elif hit.note:
+        line += f"  ({hit.note})"
+    return line
+
+
+def _print_explanation(m: "Match") -> None:
+    verdict = "RELEVANT" if m.relevant else "not relevant"
+    click.echo(f"story {m.story}: {verdict} (score {m.score:.1f}, threshold {m.threshold:g})")
+    sections = [("concepts (topic terms)", "topic"), ("claims", "claim"), ("actors", "actor"),
+                ("look-alikes", "lookalike"), ("exclusions", "exclude")]
+    for heading, kind in sections:
+        hits = [h for h in m.hits if h.kind == kind]
+        click.echo(f"  {heading}:" + ("" if hits else " none found"))
+        for hit in hits:
+            click.echo(_hit_line(hit))
+    click.echo(f"  actors found: {', '.join(m.actors) or 'none'}; claims found: {', '.join(m.claims) or 'none'}")
+    click.echo("  reasoning:")
+    for reason in m.reasons:
+        click.echo(f"    {reason}")
+
+
+@cli.command()
+@common
+@click.argument("link", required=False)
+@click.option("--text", default=None, metavar="TEXT", help="Explain this text instead of a stored item.")
+@click.option("--title", default="", metavar="TITLE", help="A title to go with --text.")
+@click.option("--story", "story_id", default=None, metavar="ID", help="Only this story (default: all).")
+def explain(config_dir: str | None, state_dir: str | None, verbose: int, link: str | None, text: str | None,
+            title: str, story_id: str | None) -> None:
+    """Show why an item matches a story or not: every alias and term found, with its score and
+    span (field[start:end] in the item's title or text), each concept's and claim's points, and
+    the decision against the threshold. Edit config/stories/*.toml and run it again to tune.
+
+    LINK is a stored item's link; or pass --text (and --title) to explain any text.
+    """
+    from .match import match
+
+    cfg = load_config(config_dir, state_dir)
+    stories = _stories(cfg, story_id)
+    item = _explain_item(cfg, link, text, title)
+    click.echo(f"item: {item.title or '(no title)'}" + (f"  <{item.link}>" if item.link else ""))
+    for story in stories:
+        click.echo("")
+        _print_explanation(match(item, story))
+
+
+def _load_other(other_dir: str) -> list:
+    try:
+        return list(config_mod.load(other_dir).stories)
+    except ConfigError as exc:
+        raise _usage_error(f"--compare {other_dir}: " + "; ".join(exc.problems)) from exc
+
+
+def _print_metrics(result: dict, titles: dict[str, str], err: bool) -> None:
+    out = functools.partial(click.echo, err=err)
+    out(f"{result['items']} items, {result['labelled_relevant']} labelled relevant")
+    for name in ("relevance", "actors"):
+        r = result[name]
+        out(f"{name + ':':<11} precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f}"
+            f"  (tp {r['tp']}, fp {r['fp']}, fn {r['fn']})")
+    for key, heading in (("false_positives", "matched, labelled not relevant"),
+                         ("false_negatives", "labelled relevant, not matched")):
+        if result[key]:
+            out(f"{heading}:")
+            for link in result[key]:
+                out(f"  {titles.get(link, '')}  <{link}>")
+    if result["actor_errors"]:
+        out("actor differences on relevant items:")
+        for e in result["actor_errors"]:
+            diff = ", ".join([f"-{a}" for a in e["missing"]] + [f"+{a}" for a in e["extra"]])
+            out(f"  {diff}: {titles.get(e['link'], '')}")
+
+
+def _print_changes(changes: list[dict], titles: dict[str, str], other_dir: str, err: bool) -> None:
+    out = functools.partial(click.echo, err=err)
+    out(f"compared with {other_dir} (before) -> this config (after): {len(changes)} item(s) change")
+    width = max(len(other_dir), len("this config"))
+    for c in changes:
+        out(f"  {c['change']}: {titles.get(c['link'], '')}  <{c['link']}>")
+        for name, r in ((other_dir, c["before"]), ("this config", c["after"])):
+            verdict = "relevant" if r["relevant"] else "not relevant"
+            out(f"    {name:<{width}}  {verdict:<12}  score {r['score']:5.1f}  actors {','.join(r['actors']) or '-'}"
+                f"  claims {','.join(r['claims']) or '-'}")
+
+
+@cli.command()
+@common
+@click.argument("items_path", metavar="ITEMS.jsonl", type=click.Path(dir_okay=False))
+@click.option("--labels", "labels_path", metavar="LABELS.jsonl", type=click.Path(dir_okay=False),
+              help="Labels (corpus format): print precision, recall and F1 for relevance and actors.")
+@click.option("--compare", "other_dir", metavar="OTHER_CONFIG_DIR", type=click.Path(file_okay=False),
+              help="The config before your edit: show the items that start or stop matching with --config.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per item on stdout; summaries on stderr.")
+@click.option("--story", "story_id", default=None, metavar="ID", help="Only this story (default: all).")
+def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_path: str, labels_path: str | None,
+             other_dir: str | None, as_json: bool, story_id: str | None) -> None:
+    """Run the stories over archived items (JSON Lines: feed_url, feed_title, title, link,
+    published, description), offline: no network, and the service's state is not touched.
+
+    Prints a summary, or with --json one {"link", "relevant", "score", "actors", "claims"} object
+    per item. --labels measures against labels; --compare shows what a config edit changes.
+    """
+    import json
+
+    from . import backtest as bt
+
+    cfg = load_config(config_dir, state_dir)
+    stories = _stories(cfg, story_id)
+    try:
+        items = bt.read_items(items_path)
+        labels = bt.read_labels(labels_path) if labels_path else None
+        records = bt.run(items, stories)
+        other = bt.run(items, bt.select(_load_other(other_dir), story_id)) if other_dir else None
+    except bt.BacktestError as exc:
+        raise _usage_error(str(exc)) from exc
+    titles = {item.link or "": item.title for item in items}
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record, ensure_ascii=False))
+    else:
+        s = bt.summary(records)
+        click.echo(f"{s['items']} items, {s['relevant']} relevant to {', '.join(st.id for st in stories)}")
+        for record in records:
+            if record["relevant"]:
+                click.echo(f"  {record['score']:5.1f}  {titles.get(record['link'], '')}"
+                           f"  [{', '.join(record['actors']) or '-'}]")
+        click.echo("actors: " + (", ".join(f"{k} {v}" for k, v in s["actors"].items()) or "none"))
+        click.echo("claims: " + (", ".join(f"{k} {v}" for k, v in s["claims"].items()) or "none"))
+    if labels is not None:
+        actor_ids = {a.id for st in stories for a in st.actors}
+        _print_metrics(bt.metrics(records, labels, actor_ids), titles, err=as_json)
+    if other is not None:
+        _print_changes(bt.compare(other, records), titles, str(other_dir), err=as_json)
