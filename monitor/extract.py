@@ -44,15 +44,17 @@ Figures
                  at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
                  no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
                  none -> "exact"
-      noun       within 5 words after the number, with no punctuation between, a kind's `nouns`
-                 ("1,500 North Korean special forces troops"); "N of them" and "N-strong" count
-                 as the nouns of the sentence
+      noun       within 5 words after the number, with no punctuation or function word between
+                 (in, as, of, were, people, ...), a kind's `nouns` ("1,500 North Korean special
+                 forces troops"); "N of them" and "N-strong" count as the nouns of the sentence;
+                 "including N ..." is a part of a figure, not a figure
       subject    a kind's `subjects` ("North Korean") between number and noun, or the nearest
                  nation named before the number in the sentence is a subject (not one of
                  `other_subjects`: "Russia has moved 50,000 troops" is not a North Korean
                  figure); a nation of `other_subjects` between number and noun rules it out
       kind       the first kind in config order whose `context` terms occur in the number's
-                 clause (between commas, semicolons, dashes); a kind without context is the
+                 clause (between commas, semicolons, dashes, "and most/some/the ..."); a kind
+                 without context is the
                  default. So order kinds specific first: casualties, Kursk, then Russia.
     Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages,
     and numbers whose noun is not a figure noun. The figure's source is the sentence's speaker
@@ -403,7 +405,15 @@ _MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug
 _DATE_BEFORE = re.compile(rf"\b(?:{_MONTHS})\.?\s+$", re.I)
 _DATE_AFTER = re.compile(rf"^\s*(?:st|nd|rd|th)?\s*(?:of\s+)?(?:{_MONTHS})\b", re.I)
 _AGE_AFTER = re.compile(r"^\s*-?\s*(?:years?|yrs?)[\s-]*old|^\s*-?\s*year\b|^\s*-?\s*(?:%|percent|per\s+cent)", re.I)
-_CLAUSE_SPLIT = re.compile(r"[;,()]|\s[—–-]\s|:\s")
+_CLAUSE_SPLIT = re.compile(
+    r"[;,()]|\s[—–-]\s|:\s|\s(?:and|but|while|whereas)\s+(?=(?:most|some|many|all|others?|they|the|a|an|about|"
+    r"around|at|up|over|more|\d))", re.I
+)
+_FUNCTION_WORD = re.compile(
+    r"^(?:in|as|at|to|from|for|with|and|or|but|while|after|before|by|on|of|the|a|an|that|who|which|were|was|"
+    r"are|is|be|been|have|has|had|people|civilians|children|residents|workers|citizens|his|her|their|its)$", re.I
+)
+_PART_OF = re.compile(r"(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -530,6 +540,10 @@ def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
         return False
     after = sent[n.end :]
     m = re.match(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+(?:{nouns})\b", after, re.I)
+    if m and any(_FUNCTION_WORD.match(w) for w in m.group(1).split()):
+        m = None  # "12 in Zaporizhzhia as North Korean troops": the noun is not this number's
+    if _PART_OF.search(sent[: n.start]):
+        return False  # "12,000 soldiers, including 500 officers": a part of a figure, not another
     pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
     strong = re.match(r"^-strong((?:\s+[A-Za-z][\w.’'-]*){0,3})", after, re.I)
     if not m and not pronoun and not strong:

@@ -232,6 +232,8 @@ def test_figure_kinds_by_context_in_the_clause():
         (10000, "nk_troops_in_russia", "exact")]
     assert figs("Ukraine said 200 North Korean soldiers were killed near Kursk.") == [(200, "nk_casualties", "exact")]
     assert figs("Kyiv said it captured two North Korean soldiers.") == [(2, "nk_casualties", "exact")]
+    assert figs("North Korea sent 10,000 troops to Russia and most are now in Kursk.") == [
+        (10000, "nk_troops_in_russia", "exact")]
 
 
 @pytest.mark.parametrize("sentence", [
@@ -244,6 +246,8 @@ def test_figure_kinds_by_context_in_the_clause():
     "Russia has lost 600,000 troops, and now gets help from North Korea.",
     "The 1,000 Russian soldiers near Kursk were joined by North Koreans.",
     "North Korea launched 12 missiles toward the sea.",
+    "A strike killed 12 in Kharkiv as North Korean troops arrived in Russia.",
+    "North Korea sent troops to Russia, including 500 officers.",
 ])
 def test_not_figures(sentence):
     assert figs(sentence) == []
