@@ -398,3 +398,30 @@ def test_sigkill_during_delivery_loses_nothing_and_sends_nothing_twice(tmp_path,
             proc.kill()
     titles = sorted(p["title"] for p in json_receiver.posts)
     assert titles == sorted(f"New statement: Kirby says thing {i}" for i in range(6))
+
+
+def test_monitor_run_retries_through_an_outage_and_delivers_each_alert_once(tmp_path, json_receiver):
+    """The service's periodic delivery job (every 10 s) retries after the receiver comes back."""
+    import signal
+    import subprocess
+    import sys
+
+    cdir = make_config(tmp_path, [], extra=f'\n[notify]\nretry_base = "1s"\n{target(json_receiver.url(), "hook")}')
+    cfg = config.load(cdir, tmp_path / "state")
+    store = Store(cfg.database)
+    queue(cfg, store, [alert(i) for i in range(3)])
+    json_receiver.down()
+    args = [sys.executable, "-m", "monitor", "run", "--config", str(cdir), "--state", str(tmp_path / "state")]
+    with (tmp_path / "run.log").open("w") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: store.delivery_counts() == {"retrying": 3}, 20, "the first attempt to fail")
+        json_receiver.up()
+        wait_for(lambda: store.delivery_counts() == {"sent": 3}, 30, "all three sent after the outage")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert sorted(p["title"] for p in json_receiver.posts) == [f"New statement: Kirby says thing {i}" for i in range(3)]
+    assert "delivery failed target=hook" in (tmp_path / "run.log").read_text()
