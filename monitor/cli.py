@@ -491,6 +491,27 @@ def _print_metrics(result: dict, titles: dict[str, str], err: bool) -> None:
             out(f"  {diff}: {titles.get(e['link'], '')}")
 
 
+def _print_extraction(result: dict, titles: dict[str, str], err: bool) -> None:
+    """Figures, statements and duplicate alerts against the labels (backtest.extraction_metrics)."""
+    out = functools.partial(click.echo, err=err)
+    for name, what in (("figures", "value + kind"), ("statements", "main statement's actor"),
+                       ("statement_pairs", "every (item, actor) extracted")):
+        r = result[name]
+        out(f"{name + ':':<11} precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f}"
+            f"  (tp {r['tp']}, fp {r['fp']}, fn {r['fn']}; {what})")
+    share = result["duplicates"] / result["alerts"] if result["alerts"] else 0.0
+    out(f"duplicate alerts: {result['duplicates']} of {result['alerts']} ({share:.1%})")
+    for d in result["duplicate_events"]:
+        out(f"  {d['key']}: {titles.get(d['link'], '')}")
+    if result["extraction_errors"]:
+        out("extraction differences on labelled items (-missing +extra; statement label/main):")
+        for e in result["extraction_errors"]:
+            figs = [f"-{v} {k}" for v, k in e["figures_missing"]] + [f"+{v} {k}" for v, k in e["figures_extra"]]
+            st = e["statement"]
+            st_diff = "" if st["label"] == st["main"] else f"statement {st['label'] or '-'}/{st['main'] or '-'}"
+            out(f"  {' '.join(figs + [st_diff]).strip()}: {titles.get(e['link'], '')}")
+
+
 def _print_changes(changes: list[dict], titles: dict[str, str], other_dir: str, err: bool) -> None:
     out = functools.partial(click.echo, err=err)
     out(f"compared with {other_dir} (before) -> this config (after): {len(changes)} item(s) change")
@@ -517,8 +538,10 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
     """Run the stories over archived items (JSON Lines: feed_url, feed_title, title, link,
     published, description), offline: no network, and the service's state is not touched.
 
-    Prints a summary, or with --json one {"link", "relevant", "score", "actors", "claims"} object
-    per item. --labels measures against labels; --compare shows what a config edit changes.
+    Prints a summary, or with --json one {"link", "relevant", "score", "actors", "claims",
+    "statements", "figures"} object per item, then one {"type": "alert", ...} line per alert
+    event, in published order. --labels measures against labels; --compare shows what a config
+    edit changes.
     """
     import json
 
@@ -530,6 +553,7 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
         items = bt.read_items(items_path)
         labels = bt.read_labels(labels_path) if labels_path else None
         records = bt.run(items, stories)
+        events = bt.alert_events(items, stories, records)
         other = bt.run(items, bt.select(_load_other(other_dir), story_id)) if other_dir else None
     except bt.BacktestError as exc:
         raise _usage_error(str(exc)) from exc
@@ -537,6 +561,8 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
     if as_json:
         for record in records:
             click.echo(json.dumps(record, ensure_ascii=False))
+        for event in events:
+            click.echo(json.dumps(event, ensure_ascii=False))
     else:
         s = bt.summary(records)
         click.echo(f"{s['items']} items, {s['relevant']} relevant to {', '.join(st.id for st in stories)}")
@@ -546,8 +572,12 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
                            f"  [{', '.join(record['actors']) or '-'}]")
         click.echo("actors: " + (", ".join(f"{k} {v}" for k, v in s["actors"].items()) or "none"))
         click.echo("claims: " + (", ".join(f"{k} {v}" for k, v in s["claims"].items()) or "none"))
+        click.echo(f"{len(events)} alerts:")
+        for event in events:
+            click.echo(f"  {event['title']}")
     if labels is not None:
         actor_ids = {a.id for st in stories for a in st.actors}
         _print_metrics(bt.metrics(records, labels, actor_ids), titles, err=as_json)
+        _print_extraction(bt.extraction_metrics(items, records, events, labels, stories), titles, err=as_json)
     if other is not None:
         _print_changes(bt.compare(other, records), titles, str(other_dir), err=as_json)
