@@ -72,7 +72,7 @@ from urllib.parse import quote, urlsplit
 import apprise
 from apprise import NotifyFormat, NotifyType
 
-from .config import Config, Target
+from .config import SERVICE_FILE, Config, Target
 from .models import Alert, FeedResult
 from .store import FeedState, Store
 
@@ -80,7 +80,7 @@ log = logging.getLogger(__name__)
 
 OPS_TAG = "ops"
 OPS_KINDS = ("feed_failing", "feed_recovered")
-TITLE_MAX = 200
+TITLE_MAX = 150  # Slack's block header takes at most 150 characters, and Apprise does not cut it
 TEXT_MAX = 600
 FACT_MAX = 200
 DIGEST_MAX = 30  # entries listed in one digest; the rest are counted
@@ -118,16 +118,17 @@ def masked(target: Target) -> str:
 
 
 def check_targets(config: Config) -> list[str]:
-    """One problem per unusable target (for check-config): bad Apprise URL, duplicate id."""
+    """One problem per unusable target (for `monitor validate`): bad Apprise URL, duplicate name."""
     problems: list[str] = []
     seen: set[str] = set()
     for i, t in enumerate(config.notify.targets):
         tid = target_id(t)
+        where = tid if tid.startswith("MONITOR_NOTIFY_URLS[") else f"{config.config_dir / SERVICE_FILE}: notify.targets[{i}]"
         if apprise.Apprise.instantiate(t.url) is None:
-            problems.append(f"notify.targets[{i}] ({tid}): Apprise cannot use this URL: {masked(t)}. "
+            problems.append(f"{where}: Apprise cannot use this URL: {masked(t)}. "
                             "Hint: check the scheme and its required parts at https://github.com/caronc/apprise/wiki")
         if tid in seen:
-            problems.append(f"notify.targets[{i}]: target name {tid!r} is used twice. Hint: give each target its own name")
+            problems.append(f"{where}.name: target name {tid!r} is used twice. Hint: give each target its own name")
         seen.add(tid)
     return problems
 

@@ -159,6 +159,18 @@ def test_target_ids_and_masked_urls_never_show_the_secret():
     assert "abcdefghijklmnopqrstuvwx" not in notify.masked(slack)
 
 
+def test_check_targets_names_the_bad_url_masked_and_duplicate_names(tmp_path, monkeypatch):
+    monkeypatch.setenv("MONITOR_NOTIFY_URLS", "nope://s3cr3tpass@x")
+    cfg, _ = setup(tmp_path, target("json://a.example/", "dup") + target("json://b.example/", "dup"))
+    problems = notify.check_targets(cfg)
+    assert problems == [
+        f"{cfg.config_dir / 'monitor.toml'}: notify.targets[1].name: target name 'dup' is used twice. "
+        "Hint: give each target its own name",
+        "MONITOR_NOTIFY_URLS[0]: Apprise cannot use this URL: nope://****. "
+        "Hint: check the scheme and its required parts at https://github.com/caronc/apprise/wiki",
+    ]
+
+
 def test_secret_values_cover_tokens_inside_env_target_urls(tmp_path, monkeypatch):
     monkeypatch.setenv("MONITOR_NOTIFY_URLS", "slack://T1234ABCD/B5678EFG/abcdefghijklmnopqrstuvwx/#news")
     cfg, _ = setup(tmp_path, target("json://user:s3cr3tpass@127.0.0.1:9/hook"))
