@@ -162,3 +162,37 @@ def test_decide_on_plain_statements_and_figures():
     assert d.new[1].title == "NK troops in Russia: up to 10,000"
     assert d.new[1].data["previous"] is None
     assert decide(ledger, STORY, item(2, "t"), [st], [fig]).new == []
+
+
+def test_backtest_replays_events_in_published_order_and_counts_duplicates(tmp_path):
+    import json
+    from pathlib import Path
+
+    from monitor import backtest as bt
+    from monitor.config import load_story
+
+    story = load_story(Path(__file__).parent.parent / "config" / "stories" / "nk-troops-kursk.toml")
+    rows = [  # invented items; the later one is listed first
+        {"link": "https://b.example/2", "title": "Blinken: about 8,000 North Korean soldiers in Russia's Kursk region",
+         "description": "", "published": "2024-11-01T12:00:00+00:00", "feed_title": "B"},
+        {"link": "https://a.example/1", "title": "Blinken says 8,000 North Korean troops in Russia's Kursk region",
+         "description": "", "published": "2024-11-01T09:00:00+00:00", "feed_title": "A"},
+    ]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    items = bt.read_items(path)
+    records = bt.run(items, [story])
+    assert records[1]["figures"] == [{"value": 8000, "kind": "nk_troops_in_kursk", "qualifier": "exact",
+                                      "source": "blinken"}]
+    assert records[1]["statements"][0]["actor"] == "blinken"
+    events = bt.alert_events(items, [story], records)
+    assert [(e["kind"], e["link"]) for e in events] == [("statement", "https://a.example/1"),
+                                                        ("figure", "https://a.example/1")]
+    assert events[1]["figure"]["previous"] is None
+    labels = {r["link"]: {"link": r["link"], "relevant": True, "statement": {"by": "blinken", "gist": "8,000 in Kursk"},
+                          "figures": [{"value": 8000, "what": "nk_troops_in_kursk"}]} for r in rows}
+    m = bt.extraction_metrics(items, records, events, labels, [story])
+    assert (m["figures"]["precision"], m["figures"]["recall"]) == (1.0, 1.0)
+    assert (m["statements"]["precision"], m["statements"]["recall"]) == (1.0, 1.0)
+    assert m["duplicates"] == 0
+    assert len(bt.duplicates(events + events, labels, [story])) == 2
