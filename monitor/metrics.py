@@ -16,7 +16,7 @@ Exposed at /metrics (text format 0.0.4) by `web.py`:
     monitor_items / monitor_relevant_items      stored, read from the store at scrape time
     monitor_events{story,kind}                  alert events stored
     monitor_deliveries{state}                   the outbox by state (pending, retrying, sent, failed, held)
-    monitor_feeds{health}                       configured feeds: ok, failing, gone, never
+    monitor_feeds{health}                       configured feeds: ok, error (retrying), failing, gone, never
     monitor_healthy                             1 when the scheduler runs and the store is writable
 
 Counters live for the process (they restart at 0, as Prometheus expects); the stored counts
@@ -100,12 +100,12 @@ class StoreCollector:
 
     def _feeds(self) -> Metric:
         configured = self.feeds() if self.feeds else None
-        health = {"ok": 0, "failing": 0, "gone": 0, "never": 0}
+        health = {"ok": 0, "error": 0, "failing": 0, "gone": 0, "never": 0}
         for f in self.store.feeds():
             if configured is not None and f.url not in configured:
                 continue
             key = "gone" if f.gone else "never" if not f.last_poll else \
-                "failing" if f.consecutive_errors >= self.failing_after() else "ok"
+                "failing" if f.consecutive_errors >= self.failing_after() else "error" if f.consecutive_errors else "ok"
             health[key] += 1
         fam = GaugeMetricFamily("monitor_feeds", "Configured feeds, by health.", labels=["health"])
         for key, n in health.items():
