@@ -34,9 +34,11 @@ def common(f: Callable) -> Callable:
 
 
 def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Config:
-    """Load config or exit 2 with one line per problem."""
+    """Load config (files, environment, notification targets) or exit 2, one line per problem."""
+    from .notify import load_checked
+
     try:
-        return config_mod.load(config_dir, state_dir)
+        return load_checked(config_dir, state_dir)
     except ConfigError as exc:
         fail_config(exc)
 
@@ -66,7 +68,13 @@ def open_store(cfg: config_mod.Config) -> "Store":
 def setup_logging(cfg: config_mod.Config | None, verbose: int, fmt: str = "text") -> None:
     from . import logs
 
-    logs.setup(verbose, fmt, cfg.secrets if cfg else ())
+    logs.setup(verbose, fmt, logs_secrets(cfg) if cfg else ())
+
+
+def logs_secrets(cfg: config_mod.Config) -> list[str]:
+    from .notify import secret_values
+
+    return [*cfg.secrets, *secret_values(cfg)]
 
 
 @cli.command()
@@ -107,7 +115,7 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
     with ThreadPoolExecutor(cfg.service.workers) as pool:
         summaries = list(pool.map(pipeline.poll, feeds))
     pipeline.close()
-    sent = Notifier(cfg, store).deliver_due()
+    sent = Notifier(cfg, store).deliver_due(wait=30)  # wait for a running service's pass
     for s in summaries:
         detail = f"new={s.new_items} relevant={s.relevant} alerts={s.alerts}" if not s.error else s.error
         click.echo(f"{s.status:<12} {s.feed_url}  {detail}")

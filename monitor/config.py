@@ -11,6 +11,7 @@ substituted at load time; a missing variable names the variable to set.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -194,7 +195,10 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
     else:
         problems.append(f"{service_path}: file not found. Hint: copy config/monitor.toml from the project")
     stories = load_stories(cdir / STORIES_DIR, problems)
-    extra = [Target(url=u, name=f"MONITOR_NOTIFY_URLS[{i}]") for i, u in enumerate(env_notify_urls())]
+    # Named by a hash of the URL, not its position: reordering the variable keeps each
+    # target's queued deliveries with the same URL.
+    extra = [Target(url=u, name=f"MONITOR_NOTIFY_URLS[{hashlib.sha256(u.encode()).hexdigest()[:8]}]")
+             for u in env_notify_urls()]
     secrets += [t.url for t in extra]
     _check_feeds(service, service_path, problems)
     if problems:

@@ -73,6 +73,7 @@ import apprise
 from apprise import NotifyFormat, NotifyType
 
 from .config import SERVICE_FILE, Config, Target
+from .errors import ConfigError
 from .models import Alert, FeedResult
 from .store import FeedState, Store
 
@@ -131,6 +132,17 @@ def check_targets(config: Config) -> list[str]:
             problems.append(f"{where}.name: target name {tid!r} is used twice. Hint: give each target its own name")
         seen.add(tid)
     return problems
+
+
+def load_checked(config_dir: str | Path | None = None, state_dir: str | Path | None = None) -> Config:
+    """config.load() plus the checks only Apprise can make (usable URLs); raises ConfigError."""
+    from . import config as config_mod
+
+    cfg = config_mod.load(config_dir, state_dir)
+    problems = check_targets(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
 
 
 def secret_values(config: Config) -> list[str]:

@@ -26,7 +26,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from . import config as config_mod
-from . import logs
+from . import logs, notify
 from .config import Config, Feed
 from .errors import ConfigError
 from .notify import Notifier
@@ -174,7 +174,7 @@ class Service:
             return
         self.config_stamp = stamp
         try:
-            new = config_mod.load(*self.args)
+            new = notify.load_checked(*self.args)
         except ConfigError as exc:
             for line in exc.problems:
                 log.error("config rejected, keeping the last good one: %s", line)
@@ -186,7 +186,7 @@ class Service:
         self.cfg = new
         self.pipeline.reconfigure(new)
         self.notifier.reconfigure(new)
-        logs.REDACTOR.update(new.secrets)
+        logs.REDACTOR.update([*new.secrets, *notify.secret_values(new)])
         for job in self.scheduler.get_jobs():
             feed = new.feed(job.id[5:]) if job.id.startswith("feed:") else None
             if job.id.startswith("feed:") and (feed is None or not feed.enabled):

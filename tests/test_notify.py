@@ -6,6 +6,8 @@ moving a clock, never by sleeping.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import threading
 from datetime import datetime, timedelta, timezone
@@ -166,7 +168,7 @@ def test_check_targets_names_the_bad_url_masked_and_duplicate_names(tmp_path, mo
     assert problems == [
         f"{cfg.config_dir / 'monitor.toml'}: notify.targets[1].name: target name 'dup' is used twice. "
         "Hint: give each target its own name",
-        "MONITOR_NOTIFY_URLS[0]: Apprise cannot use this URL: nope://****. "
+        f"MONITOR_NOTIFY_URLS[{hashlib.sha256(b'nope://s3cr3tpass@x').hexdigest()[:8]}]: Apprise cannot use this URL: nope://****. "
         "Hint: check the scheme and its required parts at https://github.com/caronc/apprise/wiki",
     ]
 
