@@ -239,20 +239,20 @@ def charts(events: Iterable[dict], story: Story) -> list[Chart]:
     order = [k.id for k in story.figures]
     kinds = sorted(by_kind, key=lambda k: (order.index(k) if k in order else len(order), k))
     out = []
+    every = [p.when for pts in by_kind.values() for p in pts]
     for kind in kinds:
         conf = next((k for k in story.figures if k.id == kind), None)
         label = (conf.label or conf.description) if conf else kind
         chart = Chart(kind, label, sorted(by_kind[kind], key=lambda p: (p.when, p.value)))
-        _layout(chart)
+        _layout(chart, min(every), max(every))  # one time axis for every chart of the story
         out.append(chart)
     return out
 
 
-def _layout(c: Chart) -> None:
-    """Pixel positions, axis ticks and the step line for one chart."""
+def _layout(c: Chart, t_min: datetime, t_max: datetime) -> None:
+    """Pixel positions, axis ticks and the step line for one chart over [t_min, t_max]."""
     x0, x1 = PAD_L, c.width - PAD_R
     y0, y1 = c.height - PAD_B, PAD_T
-    t_min, t_max = c.points[0].when, c.points[-1].when
     span = (t_max - t_min).total_seconds()
     if span < 3600:  # one moment: centre it in a day
         t_min, t_max = t_min - timedelta(hours=12), t_max + timedelta(hours=12)
