@@ -5,9 +5,13 @@
 - Timeouts: `connect_timeout` to connect, and a hard total deadline for the whole fetch
   (httpx has none of its own: a server trickling a byte every few seconds would otherwise
   never time out), enforced by running the request under `asyncio.wait_for`.
-- Size: at most `max_bytes` of *decoded* body (a gzip bomb is cut off as it expands).
-- Redirects: at most `max_redirects`; a chain made only of 301/308 is a permanent move and is
-  reported as `final_url` so the caller can remember the new address.
+- Size: at most `max_bytes` of *decoded* body. The body is read raw and inflated here, at most
+  `max_bytes` at a time (zlib `max_length`): httpx would inflate each network chunk whole, and a
+  2 KB gzip-of-gzip ("Content-Encoding: gzip, gzip") expands to 1 GB in one call.
+- Redirects: followed here, at most `max_redirects`, never reading a redirect's body (httpx
+  reads and inflates it whole); a loop is named as such; only http(s) targets are followed. A
+  chain made only of 301/308 is a permanent move and is reported as `final_url` so the caller
+  can remember the new address.
 - Failures raise FeedError with a short stable `reason` (dns, connect, timeout, tls, http_404,
   too_large, redirects, ...) for metrics and backoff; 429/503 carry Retry-After in seconds.
 """
@@ -15,9 +19,15 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
+import logging
+import math
+import socket
+import ssl
 import threading
 import time
+import zlib
 from datetime import datetime, timezone
 
 import httpx
@@ -25,6 +35,8 @@ import httpx
 from . import __version__
 from .errors import FeedError
 from .models import FetchResult
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = f"story-monitor/{__version__} (+https://github.com/story-monitor/story-monitor)"
 ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
@@ -42,6 +54,7 @@ class Fetcher:
                  max_redirects: int = 5, user_agent: str = USER_AGENT, max_connections: int = 100):
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fetch-loop", daemon=True)
         self.thread.start()
@@ -50,8 +63,7 @@ class Fetcher:
     async def _make_client(self, connect_timeout: float, max_redirects: int, user_agent: str,
                            max_connections: int) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            follow_redirects=True,
-            max_redirects=max_redirects,
+            follow_redirects=False,  # followed in _get, without reading redirect bodies
             timeout=httpx.Timeout(self.timeout, connect=min(connect_timeout, self.timeout)),
             headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
@@ -59,6 +71,11 @@ class Fetcher:
 
     def _call(self, coro):  # type: ignore[no-untyped-def]
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def configure(self, timeout: float, connect_timeout: float, max_bytes: int, max_redirects: int) -> None:
+        """Adopt new limits (a config reload) for the fetches that start from now on."""
+        self.timeout, self.max_bytes, self.max_redirects = timeout, max_bytes, max_redirects
+        self.client.timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
 
     def close(self) -> None:
         if self.loop.is_running():
@@ -68,7 +85,12 @@ class Fetcher:
 
     def fetch(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """Blocking; safe from any thread. Raises FeedError."""
-        return self._call(self.fetch_async(url, etag, last_modified))
+        future = asyncio.run_coroutine_threadsafe(self.fetch_async(url, etag, last_modified), self.loop)
+        try:  # the deadline is enforced on the loop; this one only guards against a stopped loop
+            return future.result(self.timeout + 10)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise FeedError(url, f"timed out after {self.timeout:g}s (fetch loop not answering). Hint: restart the service", reason="timeout") from exc
 
     async def fetch_async(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         start = time.monotonic()
@@ -76,14 +98,19 @@ class Fetcher:
             return await asyncio.wait_for(self._get(url, etag, last_modified, start), self.timeout)
         except FeedError:
             raise
+        except httpx.ConnectTimeout as exc:
+            raise FeedError(url, f"could not connect within {self.client.timeout.connect:g}s (ConnectTimeout). Hint: the server is down or unreachable", reason="timeout") from exc
         except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
             raise FeedError(url, f"timed out after {self.timeout:g}s ({type(exc).__name__}). Hint: the server is slow or stuck; raise service.timeout if it is just slow", reason="timeout") from exc
-        except httpx.TooManyRedirects as exc:
-            raise FeedError(url, f"too many redirects (a loop?): {exc}. Hint: open the URL in a browser and use where it ends up", reason="redirects") from exc
         except httpx.ConnectError as exc:
             raise _connect_error(url, exc) from exc
+        except httpx.RemoteProtocolError as exc:
+            raise FeedError(url, f"the server broke the HTTP exchange: {exc}. Hint: usually a server crash or a cut connection; it will be retried", reason="protocol") from exc
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise FeedError(url, f"HTTP error: {type(exc).__name__}: {exc}", reason="http") from exc
+            raise FeedError(url, f"HTTP error: {type(exc).__name__}: {exc}. Hint: it will be retried; check the URL if it persists", reason="http") from exc
+        except Exception as exc:  # not expected: keep the poll alive, say what it was
+            log.debug("fetch failed unexpectedly feed=%s", url, exc_info=True)
+            raise FeedError(url, f"unexpected {type(exc).__name__} while fetching: {exc}. Hint: this may be a bug; please report it with the feed URL", reason="fetch_failed") from exc
 
     async def _get(self, url: str, etag: str | None, last_modified: str | None, start: float) -> FetchResult:
         headers = {}
@@ -91,34 +118,151 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self.client.stream("GET", url, headers=headers) as resp:
-            moved = _permanent_target(resp)
-            if resp.status_code == 304:
-                return FetchResult(url, 304, None, dict(resp.headers), etag, last_modified, moved,
-                                   time.monotonic() - start)
-            _check_status(url, resp)
-            body = await self._read(url, resp)
-            return FetchResult(url, resp.status_code, body, dict(resp.headers), resp.headers.get("etag"),
-                               resp.headers.get("last-modified"), moved, time.monotonic() - start)
+        hops: list[tuple[int, str]] = []  # (status, url) of each redirect followed
+        current = httpx.URL(url)
+        while True:
+            resp = await self.client.send(self.client.build_request("GET", current, headers=headers), stream=True)
+            try:
+                location = resp.headers.get("location") if resp.status_code in _REDIRECTS else None
+                if location:
+                    hops.append((resp.status_code, str(current)))
+                    current = self._next_hop(url, current, location, hops)
+                    continue
+                moved = str(current) if hops and all(code in (301, 308) for code, _ in hops) else None
+                if resp.status_code == 304:
+                    return FetchResult(url, 304, None, dict(resp.headers), etag, last_modified, moved,
+                                       time.monotonic() - start)
+                _check_status(url, resp)
+                body = await self._read(url, resp)
+                return FetchResult(url, resp.status_code, body, dict(resp.headers), resp.headers.get("etag"),
+                                   resp.headers.get("last-modified"), moved, time.monotonic() - start)
+            finally:
+                await resp.aclose()  # a redirect's body is never read
+
+    def _next_hop(self, url: str, current: httpx.URL, location: str, hops: list[tuple[int, str]]) -> httpx.URL:
+        target = current.join(location.strip())
+        if target.scheme not in ("http", "https"):
+            raise FeedError(url, f"redirected to a non-http(s) address {str(target)[:200]!r}. Hint: the server is misconfigured; find the feed's real address", reason="redirects")
+        chain = " -> ".join([u for _, u in hops] + [str(target)])
+        if str(target) in {u for _, u in hops}:
+            raise FeedError(url, f"redirect loop: {chain[:500]}. Hint: the server is misconfigured; open the URL in a browser and use where it ends up", reason="redirects")
+        if len(hops) > self.max_redirects:
+            raise FeedError(url, f"too many redirects (over {self.max_redirects}): {chain[:500]}. Hint: use the address it ends up at", reason="redirects")
+        return target
 
     async def _read(self, url: str, resp: httpx.Response) -> bytes:
-        declared = resp.headers.get("content-length", "")
+        declared = resp.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FeedError(url, f"response of {int(declared):,} bytes is over the {self.max_bytes:,}-byte cap. Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
+        decoder = _Decoder(url, resp.headers.get("content-encoding", ""), self.max_bytes)
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.aiter_bytes():  # decoded: the cap holds for gzip bombs too
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise FeedError(url, f"body over the {self.max_bytes:,}-byte cap (after decompression). Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
-            chunks.append(chunk)
+        raw = 0
+        async for chunk in resp.aiter_raw():  # raw: inflated below, never more than the cap
+            raw += len(chunk)
+            if raw > self.max_bytes:
+                raise FeedError(url, f"body over the {self.max_bytes:,}-byte cap. Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
+            chunks.append(decoder.decode(chunk))
+        chunks.append(decoder.flush())
         return b"".join(chunks)
 
 
-def _permanent_target(resp: httpx.Response) -> str | None:
-    if resp.history and all(r.status_code in (301, 308) for r in resp.history):
-        return str(resp.url)
-    return None
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _Decoder:
+    """Content-Encoding (identity, gzip, deflate, stacked) inflated to at most `limit` bytes.
+
+    Each layer gets `max_length` = what is left of the cap, plus one byte to notice going over.
+    A layer's output is never larger than the body it produces after the layers below, give or
+    take a few bytes of framing, so capping every layer at `limit` caps the memory too.
+    """
+
+    def __init__(self, url: str, header: str, limit: int):
+        self.url, self.limit = url, limit
+        names = [n.strip().lower() for n in header.split(",") if n.strip()]
+        names = [n for n in names if n != "identity"]
+        unknown = [n for n in names if n not in ("gzip", "x-gzip", "deflate")]
+        if unknown:
+            raise FeedError(url, f"unsupported Content-Encoding {header!r} (we ask for gzip or deflate only). Hint: the server ignores Accept-Encoding; report it to the publisher", reason="encoding")
+        if len(names) > 3:
+            raise FeedError(url, f"Content-Encoding {header!r} stacks {len(names)} compressions (a decompression bomb?). Hint: this is not a normal feed", reason="encoding")
+        self.layers = [_Inflater(n) for n in reversed(names)]  # the last applied is undone first
+        self.sizes = [0] * len(self.layers)
+
+    def decode(self, data: bytes) -> bytes:
+        for i in range(len(self.layers)):
+            data = self._feed(i, data)
+        return data  # identity: the raw size is already capped
+
+    def flush(self) -> bytes:
+        out = b""
+        for i, layer in enumerate(self.layers):  # what a layer still holds goes down the chain
+            try:
+                tail = layer.flush()
+            except zlib.error as exc:
+                raise self._invalid(layer, exc) from exc
+            self._count(i, tail)
+            for j in range(i + 1, len(self.layers)):
+                tail = self._feed(j, tail)
+            out += tail
+        return out
+
+    def _feed(self, i: int, data: bytes) -> bytes:
+        try:
+            out = self.layers[i].feed(data, self.limit - self.sizes[i] + 1)
+        except zlib.error as exc:
+            raise self._invalid(self.layers[i], exc) from exc
+        self._count(i, out)
+        return out
+
+    def _count(self, i: int, data: bytes) -> None:
+        self.sizes[i] += len(data)
+        if self.sizes[i] > self.limit:
+            raise FeedError(self.url, f"body over the {self.limit:,}-byte cap after decompression (a gzip bomb?). Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
+
+    def _invalid(self, layer: "_Inflater", exc: zlib.error) -> FeedError:
+        return FeedError(self.url, f"the body is not valid {layer.name} data although the server said so ({exc}). Hint: a broken server or proxy; it will be retried", reason="encoding")
+
+
+class _Inflater:
+    """One gzip/deflate layer; several gzip members in a row are read one after the other."""
+
+    def __init__(self, name: str):
+        self.name = "gzip" if name == "x-gzip" else name
+        self.first = True
+        self.members = 1
+        self.d = self._new()
+
+    def _new(self, raw: bool = False) -> "zlib._Decompress":
+        if self.name == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, max_length: int) -> bytes:
+        out = b""
+        while data and max_length > len(out):
+            try:
+                out += self.d.decompress(data, max_length - len(out))
+            except zlib.error:
+                if self.members > 1:
+                    break  # trailing garbage after a gzip member: ignored, as httpx does
+                if not (self.first and self.name == "deflate"):
+                    raise
+                self.d = self._new(raw=True)  # "deflate" sent without its zlib header
+                out += self.d.decompress(data, max_length - len(out))
+            self.first = False
+            if self.d.unconsumed_tail:  # stopped at max_length: over the cap
+                break
+            data = self.d.unused_data if self.d.eof else b""
+            if data:
+                if self.name != "gzip":
+                    break  # trailing garbage after a deflate stream: ignored
+                self.d = self._new()  # the next gzip member
+                self.members += 1
+        return out
+
+    def flush(self) -> bytes:
+        return self.d.flush()
 
 
 def _check_status(url: str, resp: httpx.Response) -> None:
@@ -136,15 +280,16 @@ def _check_status(url: str, resp: httpx.Response) -> None:
 
 
 def retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date."""
+    """Retry-After as seconds: delta-seconds or an HTTP date (the caller caps it)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        seconds = float(value)
+        return seconds if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
@@ -154,8 +299,15 @@ def retry_after(value: str | None) -> float | None:
 def _connect_error(url: str, exc: httpx.ConnectError) -> FeedError:
     text = str(exc)
     low = text.lower()
-    if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low or "name resolution" in low:
+    causes = []
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 10:  # httpx -> httpcore -> socket/ssl
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    dns_words = ("name or service not known", "nodename nor servname", "getaddrinfo", "name resolution",
+                 "no address associated")
+    if any(isinstance(c, socket.gaierror) for c in causes) or any(w in low for w in dns_words):
         return FeedError(url, f"DNS lookup failed ({text}). Hint: check the host name in the URL", reason="dns")
-    if "certificate" in low or "ssl" in low or "tls" in low:
+    if any(isinstance(c, ssl.SSLError) for c in causes) or "certificate" in low or "ssl" in low or "tls" in low:
         return FeedError(url, f"TLS error ({text}). Hint: the server's certificate is invalid", reason="tls")
     return FeedError(url, f"cannot connect ({text}). Hint: the server is down or the port is wrong", reason="connect")
