@@ -20,7 +20,10 @@ Finding an alias or term (a "phrase")
          95  same spelling key (or the fuzzy score, if higher)
         else fuzz.ratio of the joined letters, only for phrases of at least `fuzzy_min_length`
              letters. Keys are compared for equality only: fuzzy keys would make "Trump" a "troops".
-    A hit needs `fuzzy_min` (default 88). Short aliases ("NIS", "Hur", "NK") thus never match
+    A phrase of several words is not tried when the item's next word starts with another letter
+    than the phrase's second word (unless the first item word is longer, "Kimjong Un"): so
+    "US Army" never costs a comparison with "US President", and a typo in the first letter of
+    a second word is not forgiven. A hit needs `fuzzy_min` (default 88). Short aliases ("NIS", "Hur", "NK") thus never match
     fuzzily, and look-alikes that differ in a first letter or a short word ("South Korean" vs
     "North Korean", "Kirk" vs "Kirby") never open a candidate.
 
@@ -51,7 +54,8 @@ Claims
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -82,6 +86,17 @@ class Phrase:
     token_list: list[str] = field(default_factory=list, compare=False)  # tokens, for slice compares
 
 
+class Candidates(NamedTuple):
+    """What one item token opens: phrases always tried, and phrases by their second word's
+    first letter."""
+
+    always: tuple[int, ...]
+    by_next: dict[str, tuple[int, ...]]
+
+    def __bool__(self) -> bool:
+        return bool(self.always or self.by_next)
+
+
 @dataclass
 class CompiledStory:
     """A story prepared for matching: phrases indexed by first token; built once per story."""
@@ -92,11 +107,31 @@ class CompiledStory:
     by_token: dict[str, tuple[int, ...]]
     by_key: dict[str, tuple[int, ...]]
     fuzzy_firsts: dict[str, list[str]]  # first letter -> first tokens eligible for fuzzy opening
-    token_cache: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    token_cache: dict[str, Candidates] = field(default_factory=dict)  # normalised token -> phrases
+    raw_cache: dict[str, bool] = field(default_factory=dict)  # raw word -> opens any candidate
+    opening: set[str] = field(default_factory=set)  # the raw words that do
     nothing: Match | None = None  # the decision for an item with no hit at all
 
-    def candidates(self, token: str) -> tuple[int, ...]:
-        """Indexes of phrases whose first token this item token may be."""
+    def openers(self, raw: list[str]) -> list[int]:
+        """Positions of the raw words that open a candidate: one dict lookup per word, so the
+        many fields with nothing of the story in them are dismissed before normalising."""
+        cache, opening = self.raw_cache, self.opening
+        present = set(raw)
+        unknown = present.difference(cache)
+        if unknown:
+            if len(cache) + len(unknown) > _TOKEN_CACHE_MAX:
+                cache.clear()
+                opening.clear()
+            for word in unknown:
+                cache[word] = opens = bool(self.candidates(normalize.norm_word(word)))
+                if opens:
+                    opening.add(word)
+        if opening.isdisjoint(present):
+            return []
+        return [i for i, word in enumerate(raw) if word in opening]
+
+    def candidates(self, token: str) -> Candidates:
+        """The phrases whose first token this item token may be."""
         found = self.token_cache.get(token)
         if found is None:
             found = self._candidates(token)
@@ -105,14 +140,24 @@ class CompiledStory:
             self.token_cache[token] = found
         return found
 
-    def _candidates(self, token: str) -> tuple[int, ...]:
+    def _candidates(self, token: str) -> Candidates:
         out = set(self.by_token.get(token, ())) | set(self.by_key.get(normalize.key(token), ()))
         m = self.story.matching
         if len(token) >= m.fuzzy_min_length:
             for first, _, _ in process.extract(token, self.fuzzy_firsts.get(token[0], ()), scorer=fuzz.ratio,
                                                score_cutoff=m.fuzzy_min - _OPEN_MARGIN, limit=None):
                 out.update(self.by_token[first])
-        return tuple(sorted(out))
+        # phrases of several words starting with this very word wait for their second word's
+        # first letter (see the module docstring); the others are always tried
+        by_next: dict[str, list[int]] = defaultdict(list)
+        always = []
+        for pi in sorted(out):
+            p = self.phrases[pi]
+            if len(p.tokens) > 1 and p.tokens[0] == token:
+                by_next[p.tokens[1][:1]].append(pi)
+            else:
+                always.append(pi)
+        return Candidates(tuple(always), {k: tuple(v) for k, v in by_next.items()})
 
 
 _compiled: dict[int, CompiledStory] = {}
@@ -206,21 +251,26 @@ def _score_window(p: Phrase, norms: list[str], fuzzy_min: float) -> float:
     return fuzzy
 
 
-def _find(compiled: CompiledStory, name: str, toks: normalize.Tokens) -> list[_Found]:
+def _find(compiled: CompiledStory, name: str, toks: normalize.Tokens, positions: list[int]) -> list[_Found]:
     fuzzy_min = compiled.story.matching.fuzzy_min
     phrases, cache = compiled.phrases, compiled.token_cache
     norms, size = toks.norms, len(toks.norms)
     found: list[_Found] = []
-    for i, tok in enumerate(norms):
+    for i in positions:
+        tok = norms[i]
         cands = cache.get(tok)
         if cands is None:
             cands = compiled.candidates(tok)
-        for pi in cands:
+        tried = cands.always
+        if cands.by_next and i + 1 < size:
+            tried = tried + cands.by_next.get(norms[i + 1][:1], ())
+        for pi in tried:
             p = phrases[pi]
             n = len(p.tokens)
             if norms[i:i + n] == p.token_list:  # the common case: written as configured
                 best, best_w = _EXACT, n
-            elif n > 1 and tok == p.tokens[0] and i + 1 < size and norms[i + 1][:1] != p.tokens[1][:1]:
+            elif (n > 1 and i + 1 < size and norms[i + 1][:1] != p.tokens[1][:1]
+                  and len(tok) <= len(p.tokens[0]) + 1):
                 continue  # "US Army" is no "US President": the next word starts differently
             else:
                 best, best_w = 0.0, 0
@@ -245,7 +295,10 @@ def match(item: Item, story: Story) -> Match:
     texts = {"title": normalize.plain(item.title or ""), "text": normalize.plain(item.text or "")}
     found: list[_Found] = []
     for name in _FIELDS:
-        found += _find(compiled, name, normalize.tokens(texts[name]))
+        raw = normalize.words(texts[name])
+        positions = compiled.openers(raw)
+        if positions:
+            found += _find(compiled, name, normalize.tokens(texts[name], raw), positions)
     if not found:  # most news: the same empty decision every time
         if compiled.nothing is None:
             compiled.nothing = _decide(compiled, [], texts)

@@ -8,7 +8,8 @@ repeats):
     transliterate  Cyrillic (Russian, Ukrainian, Belarusian) and Hangul to Latin, so "Захарова"
                  -> "zakharova" and "윤석열" -> "yunseokyeol"; other scripts stay as they are
     possessive   a trailing 's / ’s is dropped: "Pyongyang's" -> "pyongyang"
-    initialisms  "U.S." / "U.K." are one token: "us", "uk"; "N. Korea" is "n korea"
+    initialisms  "U.S." / "U.K." are one token: "us", "uk"; "N. Korea" is "n korea" (words
+                 joined by a full stop without a space are one token: "3.5", "U.S")
     hyphens      split words: "Jong-un" -> "jong un", "Biden-Harris" -> "biden harris"
 
 `key()` is a looser spelling key for transliteration variants, compared after an exact match
@@ -29,8 +30,8 @@ from functools import lru_cache
 
 from .parse import html_to_text
 
-# "U.S." and "U.S" as one token; else runs of letters/digits, joined by inner apostrophes.
-_TOKEN = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\b\.?|[^\W_]+(?:['’][^\W_]+)*")
+# runs of letters/digits joined by inner apostrophes or full stops: "Korea's", "U.S" (of "U.S.")
+_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
 _SENTENCE_END = re.compile(r"[.!?…]['\"’”)\]]*\s")
 _MARKUP = re.compile(r"<[a-zA-Z/!][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 # a full stop after these (or after a single letter, "N. Korea") does not end a sentence
@@ -73,7 +74,9 @@ class Tokens:
 
     def span(self, i: int) -> tuple[int, int]:
         if self._spans is None:
-            self._spans = [m.span() for m in _TOKEN.finditer(self.text)]
+            text = self.text
+            self._spans = [(m.start(), m.end() + 1) if "." in m.group() and text[m.end():m.end() + 1] == "."
+                           else m.span() for m in _TOKEN.finditer(text)]  # "U.S." keeps its last dot
         return self._spans[i]
 
     def sentence(self, i: int) -> int:
@@ -84,19 +87,19 @@ class Tokens:
 
 def _sentences(text: str, norms: list[str], spans: list[tuple[int, int]]) -> list[int]:
     """Sentence number of each token: a full stop, ! or ? and a space end a sentence, except
-    after a single letter ("N. Korea", "U.S.") or a title abbreviation ("Gen.")."""
+    after a single letter ("N. Korea"), an initialism ("U.S.") or a title abbreviation ("Gen.")."""
     bounds = [m.start() for m in _SENTENCE_END.finditer(text)]
     out: list[int] = []
     b, sentence, prev_end, prev = 0, 0, 0, ""
     for i, (start, end) in enumerate(spans):
         crossed = False
         while b < len(bounds) and bounds[b] < start:
-            crossed = crossed or bounds[b] >= prev_end  # not the dot inside "U.S."
+            crossed = crossed or bounds[b] >= prev_end
             b += 1
         if crossed and i and prev not in _ABBREV:
             sentence += 1
         out.append(sentence)
-        prev = norms[i] if end - start > 1 else "_initial"
+        prev = norms[i] if end - start > 1 and "." not in text[start:end] else "_initial"
         prev_end = end
     return out
 
@@ -145,7 +148,7 @@ def key(word: str) -> str:
     for old, new in _KEY_RULES:
         if old in word:
             word = word.replace(old, new)
-    return _DOUBLE.sub(r"\1", word)
+    return _DOUBLE.sub(r"\1", word) if _DOUBLE.search(word) else word
 
 
 def plain(text: str) -> str:
@@ -155,17 +158,23 @@ def plain(text: str) -> str:
     return text
 
 
-def tokens(text: str) -> Tokens:
-    """Cut plain text into normalised tokens (spans and sentences on demand)."""
+def words(text: str) -> list[str]:
+    """The raw words of plain text, as `tokens` cuts them."""
+    return _TOKEN.findall(text)
+
+
+def tokens(text: str, raw: list[str] | None = None) -> Tokens:
+    """Cut plain text into normalised tokens (spans and sentences on demand); `raw` is
+    `words(text)` when the caller has it already."""
     cache = _WORDS
     norms = []
-    for raw in _TOKEN.findall(text):
-        word = cache.get(raw)
-        if word is None:
-            word = norm_word(raw)
+    for word in _TOKEN.findall(text) if raw is None else raw:
+        norm = cache.get(word)
+        if norm is None:
+            norm = norm_word(word)
             if len(cache) < _WORDS_MAX:
-                cache[raw] = word
-        norms.append(word)
+                cache[word] = norm
+        norms.append(norm)
     return Tokens(text, norms)
 
 
