@@ -338,6 +338,7 @@ def demo(web: str, pace: float, exit_after: bool, state_dir: str | None, verbose
     temporary state directory, prints each alert as a notification target gets it, then
     leaves the dashboard open until Ctrl-C. Needs no config and no internet.
     """
+    import signal
     import threading
     from pathlib import Path
 
@@ -365,7 +366,11 @@ def demo(web: str, pace: float, exit_after: bool, state_dir: str | None, verbose
         if not exit_after and session.web is not None:
             click.echo(f"dashboard: {session.web.url}/ (alerts: {session.web.url}/alerts, feeds: {session.web.url}/feeds)"
                        " — Ctrl-C to stop")
-            threading.Event().wait()
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C or `kill`: remove the temporary state too
+                signal.signal(sig, lambda signum, frame: stop.set())
+            stop.wait()
+            click.echo("stopped")
     except KeyboardInterrupt:
         click.echo("\nstopped")
     finally:
