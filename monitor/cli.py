@@ -102,8 +102,6 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
 
     Exits 1 only when every feed failed.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from .notify import Notifier
     from .pipeline import Pipeline
 
@@ -112,9 +110,10 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
     store = open_store(cfg)
     pipeline = Pipeline(cfg, store)
     feeds = [f for f in cfg.feeds if f.enabled]
-    with ThreadPoolExecutor(cfg.service.workers) as pool:
-        summaries = list(pool.map(pipeline.poll, feeds))
-    pipeline.close()
+    try:
+        summaries = pipeline.poll_many(feeds)
+    finally:
+        pipeline.close()
     sent = Notifier(cfg, store).deliver_due(wait=30)  # wait for a running service's pass
     for s in summaries:
         detail = f"new={s.new_items} relevant={s.relevant} alerts={s.alerts}" if not s.error else s.error

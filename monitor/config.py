@@ -68,6 +68,7 @@ class Service(Strict):
     max_redirects: int = Field(default=5, ge=0, description="Redirects followed per fetch.")
     database: str = Field(default="monitor.db", description="SQLite file, relative to the state dir.")
     workers: int = Field(default=4, ge=1, le=64, description="Feeds fetched at once.")
+    parse_processes: int = Field(default=0, ge=0, le=64, description="Processes parsing feeds (0: parse in the service's own process).")
     failing_after: int = Field(default=3, ge=1, description="Errors in a row before an ops alert.")
     max_backoff: float = Field(default=6 * 3600, description="Longest wait after repeated errors.")
     retention_days: int = Field(default=90, ge=1, description="Days to keep non-relevant items.")

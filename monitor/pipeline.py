@@ -11,9 +11,12 @@ feed; a permanent redirect (301/308) is remembered and used from then on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import multiprocessing
 import threading
 import time
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -21,7 +24,7 @@ from . import extract, match, metrics, notify, novelty, parse
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
-from .models import Alert, FeedResult, Item
+from .models import Alert, FeedResult, FetchResult, Item
 from .store import FeedState, PollWrite, Store
 
 log = logging.getLogger(__name__)
@@ -39,17 +42,25 @@ class PollSummary:
 
 
 class Pipeline:
-    def __init__(self, cfg: Config, store: Store, fetcher: Fetcher | None = None):
+    def __init__(self, cfg: Config, store: Store, fetcher: Fetcher | None = None,
+                 parse_processes: int | None = None):
         self.cfg = cfg
         self.store = store
         s = cfg.service
         self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
         self.lock = threading.Lock()
+        processes = s.parse_processes if parse_processes is None else parse_processes
+        # "spawn": the service has threads (scheduler, fetch loop); forking them is unsafe.
+        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) if processes > 0 else None
+        self._parse_executor = ThreadPoolExecutor(max(2, processes * 2), thread_name_prefix="parse")
         store.sync_feeds((f.url, f.title) for f in cfg.feeds)
         self.ledgers = self._load_ledgers()
 
     def close(self) -> None:
         self.fetcher.close()
+        self._parse_executor.shutdown(wait=False, cancel_futures=True)
+        if self.pool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
     def reconfigure(self, cfg: Config) -> None:
         """Adopt a new, already validated config (stories, feeds, targets)."""
@@ -64,14 +75,94 @@ class Pipeline:
     # ------------------------------------------------------------ one feed
 
     def poll(self, feed: Feed, force: bool = False) -> PollSummary:
+        """Poll one feed now (the service's per-feed job)."""
         start = time.monotonic()
         state = self.store.feed(feed.url)
+        skip = self._skip(feed, state, force)
+        if skip:
+            return skip
+        url = state.moved_to or feed.url
+        try:
+            got = self.fetcher.fetch(url, state.etag, state.last_modified)
+        except FeedError as exc:
+            got = exc
+        result, items = self._parse(feed, state, got)
+        return self._finish(feed, state, result, items, start)
+
+    def poll_many(self, feeds: list[Feed], force: bool = False, window: int = 64) -> list[PollSummary]:
+        """Poll many feeds at once (`monitor check`): fetches run concurrently on the fetcher's
+        event loop, parsing in the process pool when there is one, and each feed's results are
+        stored as soon as they are parsed. At most `window` feeds are in flight, which bounds memory."""
+        states = {f.url: f for f in self.store.feeds()}
+        out: list[PollSummary] = []
+        pending: dict[Future, tuple[Feed, FeedState, float]] = {}
+        for feed in feeds:
+            state = states.get(feed.url) or FeedState(url=feed.url)
+            skip = self._skip(feed, state, force)
+            if skip:
+                out.append(skip)
+                continue
+            if len(pending) >= window:
+                out.append(self._complete_one(pending))
+            pending[self._fetch_then_parse(feed, state)] = (feed, state, time.monotonic())
+        while pending:
+            out.append(self._complete_one(pending))
+        order = {f.url: i for i, f in enumerate(feeds)}
+        return sorted(out, key=lambda s: order[s.feed_url])
+
+    def _complete_one(self, pending: dict[Future, tuple[Feed, FeedState, float]]) -> PollSummary:
+        done = next(as_completed(pending))
+        feed, state, start = pending.pop(done)
+        result, items = done.result()
+        return self._finish(feed, state, result, items, start)
+
+    def _fetch_then_parse(self, feed: Feed, state: FeedState) -> Future:
+        """A future of (FeedResult, items): fetch on the event loop, then parse off this thread."""
+        out: Future = Future()
+        url = state.moved_to or feed.url
+        fetched = asyncio.run_coroutine_threadsafe(
+            self.fetcher.fetch_async(url, state.etag, state.last_modified), self.fetcher.loop)
+
+        def parsed(f: Future) -> None:
+            try:
+                out.set_result(self._parse(feed, state, f.exception() or f.result()))
+            except BaseException as exc:  # a bug: surface it through the future
+                out.set_exception(exc)
+
+        fetched.add_done_callback(lambda f: self._parse_executor.submit(parsed, f))
+        return out
+
+    def _skip(self, feed: Feed, state: FeedState, force: bool) -> PollSummary | None:
         if state.gone:
             return PollSummary(feed.url, "gone", error=state.last_error)
         if not force and state.next_poll and state.next_poll > _now_iso():
             log.debug("feed skipped status=backoff feed=%s until=%s", feed.url, state.next_poll)
             return PollSummary(feed.url, "skipped")
-        result, items = self._fetch_and_parse(feed, state)
+        return None
+
+    def _parse(self, feed: Feed, state: FeedState, got: FetchResult | BaseException) -> tuple[FeedResult, list[Item]]:
+        """FetchResult (or the fetch's FeedError) -> FeedResult and items. Parsing runs in the
+        process pool when the pipeline has one (feedparser is pure Python: a second core helps)."""
+        url = state.moved_to or feed.url
+        try:
+            if isinstance(got, BaseException):
+                raise got
+            moved = got.final_url if got.final_url and got.final_url != url else None
+            if got.body is None:
+                return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
+                                  last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
+            args = (feed.url, got.body, got.headers, got.final_url or url)
+            title, items = self.pool.submit(parse.parse, *args).result() if self.pool else parse.parse(*args)
+            if title and not feed.title and title != state.title:
+                self.store.update_feed(feed.url, title=title)
+            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
+                              last_modified=got.last_modified, moved_to=moved, elapsed=got.elapsed), items
+        except FeedError as exc:
+            return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
+                              retry_after=exc.retry_after, reason=exc.reason), []
+
+    def _finish(self, feed: Feed, state: FeedState, result: FeedResult, items: list[Item], start: float) -> PollSummary:
+        """Match, extract, decide novelty and store the poll: one transaction, under the lock."""
         with self.lock:
             write = self._analyse(result, items)
             write.feed_update = self._feed_update(feed, state, result)
@@ -86,23 +177,6 @@ class Pipeline:
         _log_poll(summary)
         metrics.observe_poll(summary, result.reason)
         return summary
-
-    def _fetch_and_parse(self, feed: Feed, state: FeedState) -> tuple[FeedResult, list[Item]]:
-        url = state.moved_to or feed.url
-        try:
-            got = self.fetcher.fetch(url, state.etag, state.last_modified)
-            moved = got.final_url if got.final_url and got.final_url != url else None
-            if got.body is None:
-                return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
-                                  last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
-            title, items = parse.parse(feed.url, got.body, got.headers, got.final_url or url)
-            if title and not feed.title:
-                self.store.update_feed(feed.url, title=title)
-            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
-                              last_modified=got.last_modified, moved_to=moved, elapsed=got.elapsed), items
-        except FeedError as exc:
-            return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
-                              retry_after=exc.retry_after, reason=exc.reason), []
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
         write = PollWrite(result=result, items=self.store.unseen(items))

@@ -114,3 +114,21 @@ def test_permanent_redirect_is_remembered_and_410_stops_polling(tmp_path, feed_s
     assert pipe.poll(cfg.feeds[0], force=True).status == "gone"
     assert len(feed_server.requests_to("/new")) == 3
     assert store.feed(old).gone
+
+
+def test_poll_many_with_a_parse_process_stores_like_poll(tmp_path, feed_server):
+    urls = [feed_server.set(f"/f{i}", rss((f"g{i}", f"Item {i}", "text"), (f"h{i}", f"Other {i}", "x")), ETag=f'"{i}"')
+            for i in range(5)] + [feed_server.set("/broken", "no", status=500)]
+    cfg = config.load(make_config(tmp_path, urls), tmp_path / "state")
+    store = Store(cfg.database)
+    pipe = Pipeline(cfg, store, parse_processes=1)
+    try:
+        first = pipe.poll_many(list(cfg.feeds), window=2)
+        assert [s.feed_url for s in first] == urls  # config order, whatever finished first
+        assert [s.new_items for s in first] == [2, 2, 2, 2, 2, 0]
+        assert first[-1].status == "error"
+        second = pipe.poll_many(list(cfg.feeds), force=True)
+        assert [s.status for s in second] == ["not_modified"] * 5 + ["error"]
+    finally:
+        pipe.close()
+    assert len(titles(store)) == 10
