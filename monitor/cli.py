@@ -427,7 +427,8 @@ def _explain_item(cfg: config_mod.Config, link: str | None, text: str | None, ti
 
 def _hit_line(hit: "Hit") -> str:
     where = f"{hit.field}[{hit.start}:{hit.end}]"
-    line = f"    {hit.ref:<16} {hit.score:5.1f}  {where:<16} {hit.matched!r:<28} alias {hit.alias!r}"
+    label = "alias" if hit.kind in ("actor", "lookalike") else "term"
+    line = f"    {hit.ref:<16} {hit.score:5.1f}  {where:<16} {hit.matched!r:<28} {label} {hit.alias!r}"
     if not hit.counted:
         line += f"  IGNORED: {hit.note}"
     elif hit.note:

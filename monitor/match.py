@@ -31,7 +31,9 @@ Actors
     Every alias that hits names the actor. Aliases listed in `ambiguous` (a bare surname, a
     title used by several people) count only in story context: when every required concept
     is in the item (or, in a story without required concepts, any concept). An alias found inside
-    one of the actor's `lookalikes` ("Jill Biden", "Robert Hur") does not count.
+    one of the actor's `lookalikes` ("Jill Biden", "Robert Hur") does not count, unless the alias
+    reads closer than the look-alike: with look-alike "Defence Secretary" (British), the text
+    "Defense Secretary" is still the alias (100 against 94).
 
 Relevance score (0-100), explained line by line in `Match.reasons`
     Each concept (`[[concepts]]`: id, weight, required, terms) earns weight x similarity/100
@@ -342,7 +344,7 @@ def _decide(compiled: CompiledStory, found: list[_Found], texts: dict[str, str])
     for f in found:
         if f.phrase.kind == "actor":
             inside = next((la for la in lookalikes if la.phrase.ref == f.phrase.ref and la.field == f.field
-                           and la.start <= f.start and f.end <= la.end), None)
+                           and la.start <= f.start and f.end <= la.end and la.score >= f.score), None)
             if inside is not None:
                 hits.append(_hit(f, texts, False, f"inside look-alike {inside.phrase.text!r}"))
             elif f.phrase.ambiguous and not context:

@@ -156,6 +156,13 @@ def test_lookalike_hides_the_alias_inside_it() -> None:
     assert actors("Biden and Jill Biden visit troops; North Korea watches") == ("biden",)
 
 
+def test_lookalike_loses_to_a_closer_alias() -> None:
+    s = story(actors=[{"id": "austin", "name": "Lloyd Austin", "aliases": ["Defense Secretary"],
+                       "lookalikes": ["Defence Secretary"]}])
+    assert actors("Defence Secretary John Healey: North Korean troops", s=s) == ()
+    assert actors("Defense Secretary: North Korean troops", s=s) == ("austin",)
+
+
 def test_trump_is_not_troops() -> None:
     # the spelling keys of "trump" and "troops" are close; keys are compared for equality only
     m = match(item("Trump says North Korea in Russia"), story())
