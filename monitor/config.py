@@ -339,6 +339,16 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
                     f"{path}: actors[{i}].ambiguous[{j}]: {amb!r} is not one of the actor's aliases. "
                     f"Hint: add it to aliases too"
                 )
+    for section, ids in (("concepts", [c.id for c in story.concepts]), ("claims", [c.id for c in story.claims])):
+        for i, cid in enumerate(ids):
+            if ids.index(cid) != i:
+                problems.append(f"{path}: {section}[{i}].id: duplicate id {cid!r}. Hint: ids must be unique")
+    reachable = sum(c.weight for c in story.concepts) + sum(c.weight for c in story.claims)
+    if story.concepts and reachable < story.matching.threshold:
+        problems.append(
+            f"{path}: matching.threshold: {story.matching.threshold:g} is more than the concept and claim "
+            f"weights add up to ({reachable:g}), so no item can match. Hint: lower the threshold or raise weights"
+        )
     kinds = {f.id for f in story.figures}
     for i, fig in enumerate(story.known.figures):
         if fig.kind not in kinds:

@@ -310,3 +310,22 @@ def test_explain_stored_item(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["explain", "--config", str(cdir), "--state", str(state), stored.link])
     assert result.exit_code == 0, result.output
     assert "title[0:12]" in result.output and "RELEVANT" in result.output
+
+
+# ---------------------------------------------------------------- story checks
+
+
+def test_story_that_cannot_match_is_a_config_error(tmp_path: Path) -> None:
+    from monitor.config import load_story
+    from monitor.errors import ConfigError
+
+    path = tmp_path / "s.toml"
+    path.write_text('id = "s"\ntitle = "s"\n[[concepts]]\nid = "a"\nweight = 30\nterms = ["x"]\n'
+                    '[[concepts]]\nid = "a"\nweight = 30\nterms = ["y"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_story(path)
+    assert err.value.problems == [
+        f"{path}: concepts[1].id: duplicate id 'a'. Hint: ids must be unique",
+        f"{path}: matching.threshold: 75 is more than the concept and claim weights add up to (60), "
+        "so no item can match. Hint: lower the threshold or raise weights",
+    ]
