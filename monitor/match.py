@@ -39,7 +39,10 @@ Relevance score (0-100), explained line by line in `Match.reasons`
     Each concept (`[[concepts]]`: id, weight, required, terms) earns weight x similarity/100
     of its best term hit. The item's sentences (the title is one) are tried in turn: concepts
     found in that sentence earn their full weight, concepts found only elsewhere in the item
-    earn `spread` (default 0.5) of it; the best sentence gives the concept score. Each claim
+    earn `spread` (default 0.5) of it, required ones nothing; the best sentence gives the
+    concept score. So "Russian troops advance near Pokrovsk" with "North Korea has sent shells"
+    further down is not about North Korean troops: the sentence that names North Korea has
+    neither troops nor Russia in it (40 + 15 + 15 = 70). Each claim
     found adds its `weight` (default 0) x similarity/100. The item is relevant when the score
     reaches `threshold` (default 75), every required concept is found, and no `exclude` term
     is. With the shipped weights (North Korea 40 required, troops 30, Russia/war 30; the
@@ -400,7 +403,8 @@ def _decide(compiled: CompiledStory, found: list[_Found], texts: dict[str, str])
 
 def _concept_score(concepts: tuple[Concept, ...], hits: list[_Found], spread: float,
                    reasons: list[str]) -> float:
-    """Best sentence: full weight for concepts in it, `spread` of the weight for those elsewhere."""
+    """Best sentence: full weight for concepts in it, `spread` of the weight for those elsewhere;
+    a required concept counts only in the sentence."""
     anywhere: dict[str, float] = {}
     by_unit: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     for f in hits:
@@ -409,7 +413,8 @@ def _concept_score(concepts: tuple[Concept, ...], hits: list[_Found], spread: fl
         by_unit[unit][ref] = max(by_unit[unit].get(ref, 0.0), f.score)
 
     def total(unit: dict[str, float]) -> float:
-        return sum(c.weight * max(unit.get(c.id, 0.0), spread * anywhere.get(c.id, 0.0)) / 100 for c in concepts)
+        return sum(c.weight * max(unit.get(c.id, 0.0), 0.0 if c.required else spread * anywhere.get(c.id, 0.0))
+                   for c in concepts) / 100
 
     best_unit, best = ("title", 0), 0.0
     for unit, scores in by_unit.items():
@@ -423,6 +428,9 @@ def _concept_score(concepts: tuple[Concept, ...], hits: list[_Found], spread: fl
         tag = f"concept {c.id} ({'required, ' if c.required else ''}weight {c.weight:g})"
         if c.id in in_unit:
             reasons.append(f"{tag}: {in_unit[c.id]:.1f} in the best sentence -> +{c.weight * in_unit[c.id] / 100:.1f}")
+        elif c.id in anywhere and c.required:
+            reasons.append(f"{tag}: {anywhere[c.id]:.1f} elsewhere, but a required concept counts only "
+                           "in the best sentence -> +0")
         elif c.id in anywhere:
             pts = c.weight * spread * anywhere[c.id] / 100
             reasons.append(f"{tag}: {anywhere[c.id]:.1f} elsewhere x spread {spread:g} -> +{pts:.1f}")

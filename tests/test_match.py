@@ -191,6 +191,14 @@ def test_concepts_elsewhere_earn_the_spread_share() -> None:
     assert not m.relevant
 
 
+def test_required_concept_counts_only_in_the_best_sentence() -> None:
+    m = match(item("Russian troops advance in Ukraine", "Moscow says so. North Korea sent shells."), story())
+    assert m.score == 60.0  # troops + Russia in the title; North Korea only elsewhere earns nothing
+    assert not m.relevant
+    assert "concept north_korea (required, weight 40): 100.0 elsewhere, but a required concept counts only " \
+           "in the best sentence -> +0" in m.reasons
+
+
 def test_required_concept_is_required() -> None:
     s = story(matching={"threshold": 50})
     m = match(item("Russian troops advance in Ukraine"), s)
