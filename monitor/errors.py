@@ -27,6 +27,16 @@ class FeedError(MonitorError):
         self.retry_after = retry_after
         super().__init__(f"{url}: {message}")
 
+    def __reduce__(self) -> tuple:  # picklable, attributes and all: parsing may run in a process pool
+        return _rebuild, (type(self), self.__dict__)
+
+
+def _rebuild(cls: type[FeedError], state: dict) -> FeedError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, f"{state['url']}: {state['message']}")
+    exc.__dict__.update(state)
+    return exc
+
 
 class NotifyError(MonitorError):
     """A notification target refused or failed; names the target in privacy form."""

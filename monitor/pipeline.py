@@ -5,8 +5,11 @@ feeds; everything after the fetch (matching, the novelty ledger, the store trans
 under one lock, so the ledger in memory and the events in the store always agree.
 
 Per-feed backoff: after a failure the next poll waits `interval * 2**(errors-1)`, capped at
-`service.max_backoff`, or the server's Retry-After if it gave one. A 410 stops polling the
-feed; a permanent redirect (301/308) is remembered and used from then on.
+`service.max_backoff`, or the server's Retry-After if it gave one (honoured up to
+RETRY_AFTER_MAX or max_backoff, whichever is longer: a hostile "Retry-After: 99999999999" must
+not silence a feed for ever). A 410 stops polling the feed; a permanent redirect (301/308) is
+remembered and used from then on. Every failure is one log line with its stable `reason`; a
+document cut short still stores its whole entries (parse.PartialFeed) and counts as a failure.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from .models import Alert, FeedResult, FetchResult, Item
 from .store import FeedState, PollWrite, Store
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_MAX = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class Pipeline:
         """Adopt a new, already validated config (stories, feeds, targets)."""
         with self.lock:
             self.cfg = cfg
+            s = cfg.service
+            self.fetcher.configure(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
             self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)
             self.ledgers = self._load_ledgers()
 
@@ -157,6 +164,9 @@ class Pipeline:
                 self.store.update_feed(feed.url, title=title)
             return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
                               last_modified=got.last_modified, moved_to=moved, elapsed=got.elapsed), items
+        except parse.PartialFeed as exc:  # whole entries of a cut-short document: kept, failure reported
+            return FeedResult(feed.url, got.status, tuple(exc.items), error=str(exc), moved_to=moved,
+                              reason=exc.reason, elapsed=got.elapsed), list(exc.items)
         except FeedError as exc:
             return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
                               retry_after=exc.retry_after, reason=exc.reason), []
@@ -174,7 +184,7 @@ class Pipeline:
                 self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
                 raise
         summary = self._summary(result, write, time.monotonic() - start)
-        _log_poll(summary)
+        _log_poll(summary, result.reason)
         metrics.observe_poll(summary, result.reason)
         return summary
 
@@ -204,9 +214,9 @@ class Pipeline:
             return cols
         errors = state.consecutive_errors + 1
         interval = self.cfg.interval(feed)
-        wait = min(self.cfg.service.max_backoff, interval * 2 ** (errors - 1))
+        wait = min(self.cfg.service.max_backoff, interval * 2 ** min(errors - 1, 32))  # no float overflow after months
         if r.retry_after is not None:
-            wait = max(r.retry_after, 1.0)
+            wait = min(max(r.retry_after, 1.0), max(RETRY_AFTER_MAX, self.cfg.service.max_backoff))
         cols["next_poll"] = _iso(datetime.now(timezone.utc) + timedelta(seconds=wait - 1))
         return cols
 
@@ -227,9 +237,10 @@ class Pipeline:
         return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error, duration)
 
 
-def _log_poll(s: PollSummary) -> None:
+def _log_poll(s: PollSummary, reason: str | None = None) -> None:
     if s.error:
-        log.warning("feed polled status=%s feed=%s new=0 duration=%.2fs error=%r", s.status, s.feed_url, s.duration, s.error)
+        log.warning("feed polled status=%s feed=%s new=%d reason=%s duration=%.2fs error=%r",
+                    s.status, s.feed_url, s.new_items, reason or "error", s.duration, s.error)
     else:
         log.info("feed polled status=%s feed=%s new=%d relevant=%d alerts=%d duration=%.2fs",
                  s.status, s.feed_url, s.new_items, s.relevant, s.alerts, s.duration)

@@ -247,22 +247,27 @@ class Store:
 
         An item is known when its (feed, id), its canonical link, or (for feeds whose GUIDs
         change on every fetch and that give no link) its title+text fingerprint in the same feed
-        is already stored. Duplicates within one fetch count once.
+        is already stored. Two items with the same fingerprint that both have a link, and the
+        links differ, are two articles (a daily "Morning briefing" under a new URL): both kept.
+        Duplicates within one fetch count once.
         """
         out: list[Item] = []
         seen: set[str] = set()
+        fps: dict[str, bool] = {}  # fingerprint in this fetch -> every item with it had a link
         with self.lock:
             for item in items:
                 fp = fingerprint(item)
-                keys = {f"id:{item.id}"} | ({f"link:{item.link}"} if item.link else set()) | ({f"fp:{fp}"} if fp else set())
-                if keys & seen:
+                keys = {f"id:{item.id}"} | ({f"link:{item.link}"} if item.link else set())
+                if keys & seen or (fp in fps and not (fps[fp] and item.link)):
                     continue
                 seen |= keys
+                if fp:
+                    fps[fp] = fps.get(fp, True) and bool(item.link)
                 row = self.db.execute(
                     "SELECT 1 FROM items WHERE feed_url = ? AND item_id = ? UNION ALL "
                     "SELECT 1 FROM items WHERE link = ? UNION ALL "
-                    "SELECT 1 FROM items WHERE feed_url = ? AND fingerprint = ? LIMIT 1",
-                    [item.feed_url, item.id, item.link, item.feed_url, fp],
+                    "SELECT 1 FROM items WHERE feed_url = ? AND fingerprint = ? AND (link IS NULL OR ? IS NULL) LIMIT 1",
+                    [item.feed_url, item.id, item.link, item.feed_url, fp, item.link],
                 ).fetchone()
                 if row is None:
                     out.append(item)
