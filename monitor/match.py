@@ -126,11 +126,15 @@ class CompiledStory:
         if unknown:
             if len(cache) + len(unknown) > _TOKEN_CACHE_MAX:
                 cache.clear()
-                opening.clear()
+                opening = set()
+            new = []
             for word in unknown:
                 cache[word] = opens = bool(self.candidates(normalize.norm_word(word)))
                 if opens:
-                    opening.add(word)
+                    new.append(word)
+            if new or not opening:
+                # a new set, never changed in place: another thread may be reading the old one
+                self.opening = opening = opening | set(new)
         if opening.isdisjoint(present):
             return []
         return [i for i, word in enumerate(raw) if word in opening]

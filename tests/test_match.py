@@ -341,3 +341,18 @@ def test_story_that_cannot_match_is_a_config_error(tmp_path: Path) -> None:
         f"{path}: matching.threshold: 75 is more than the concept and claim weights add up to (60), "
         "so no item can match. Hint: lower the threshold or raise weights",
     ]
+
+
+def test_threads_share_a_compiled_story() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = story()
+    titles = [f"{w} North Korean troops in Russia, Zaharova {i}" for i in range(200) for w in ("Kirby:", "Kirk:")]
+
+    def run(t: str) -> tuple[bool, tuple[str, ...]]:
+        m = match(item(t), s)
+        return m.relevant, m.actors
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, titles))
+    assert results == [(True, ("kirby", "zakharova")), (True, ("zakharova",))] * 200
