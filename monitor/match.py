@@ -23,9 +23,9 @@ Finding an alias or term (a "phrase")
     A phrase of several words is not tried when the item's next word starts with another letter
     than the phrase's second word (unless the first item word is longer, "Kimjong Un"): so
     "US Army" never costs a comparison with "US President", and a typo in the first letter of
-    a second word is not forgiven. A hit needs `fuzzy_min` (default 88). Short aliases ("NIS", "Hur", "NK") thus never match
-    fuzzily, and look-alikes that differ in a first letter or a short word ("South Korean" vs
-    "North Korean", "Kirk" vs "Kirby") never open a candidate.
+    a second word is not forgiven. A hit needs `fuzzy_min` (default 88). Short aliases ("NIS",
+    "Hur", "NK") thus never match fuzzily, and look-alikes that differ in a first letter or a
+    short word ("South Korean" vs "North Korean", "Kirk" vs "Kirby") never open a candidate.
 
 Actors
     Every alias that hits names the actor. Aliases listed in `ambiguous` (a bare surname, a
@@ -42,18 +42,23 @@ Relevance score (0-100), explained line by line in `Match.reasons`
     earn `spread` (default 0.5) of it, required ones nothing; the best sentence gives the
     concept score. So "Russian troops advance near Pokrovsk" with "North Korea has sent shells"
     further down is not about North Korean troops: the sentence that names North Korea has
-    neither troops nor Russia in it (40 + 15 + 15 = 70). Each claim
-    found adds its `weight` (default 0) x similarity/100. The item is relevant when the score
-    reaches `threshold` (default 75), every required concept is found, and no `exclude` term
-    is. With the shipped weights (North Korea 40 required, troops 30, Russia/war 30; the
-    combat and "legitimate targets" claims 10) an item needs all three concepts, or North
-    Korea, one other and one of those claims.
-    A story without concepts uses its `topic` terms as one required concept of weight 100; a
-    story with neither scores the best actor alias.
+    neither troops nor Russia in it (40 + 15 + 15 = 70). Each claim found adds its `weight`
+    (default 0) x similarity/100. The item is relevant when the score reaches `threshold`
+    (default 75), every required concept is found, and no `exclude` term is. With the shipped
+    weights (North Korea 40 required, troops 30, Russia/war 30; the combat and "legitimate
+    targets" claims 10) an item needs all three concepts, or North Korea, one other and one of
+    those claims. A story without concepts uses its `topic` terms as one required concept of
+    weight 100; a story with neither scores the best actor alias.
 
 Claims
     A claim is found when one of its `terms` hits in story context (as for ambiguous aliases);
     its score is its best hit.
+
+Speed (bench/match.py)
+    A story is compiled once (`compile_story`, cached per story object). Per field, the raw
+    words are looked up in a per-story cache of "does this word open any phrase?"; a field with
+    no such word (most news) costs one regex pass and a few set operations, and an item with no
+    hit at all gets the same precomputed `Match`. Fuzzy comparisons happen once per new word.
 """
 
 from __future__ import annotations
