@@ -17,15 +17,20 @@ Finding an alias or term (a "phrase")
     n, n-1 and n+1 item tokens (n = the phrase's length), joined without spaces so "Jong-un",
     "Jongun" and "Jong Un" compare alike:
         100  same letters
-         95  same spelling key (or the fuzzy score, if higher)
-        else fuzz.ratio of the joined letters, only for phrases of at least `fuzzy_min_length`
-             letters. Keys are compared for equality only: fuzzy keys would make "Trump" a "troops".
+         95  same spelling key, or two neighbouring letters swapped (or the fuzzy score, if higher)
+        else fuzz.ratio of the joined letters.
+    Keys and fuzz apply only to phrases of at least `fuzzy_min_length` letters (shorter ones
+    match exactly: "hours" has the key of "HUR"); keys are compared for equality only (fuzzy
+    keys would make "Trump" a "troops"); and a window whose last word is the phrase's last
+    word plus three or more letters is another word ("US presidential" is not "US President",
+    "Putinism" not "Putin").
     A phrase of several words is not tried when the item's next word starts with another letter
     than the phrase's second word (unless the first item word is longer, "Kimjong Un"): so
     "US Army" never costs a comparison with "US President", and a typo in the first letter of
-    a second word is not forgiven. A hit needs `fuzzy_min` (default 88). Short aliases ("NIS",
-    "Hur", "NK") thus never match fuzzily, and look-alikes that differ in a first letter or a
-    short word ("South Korean" vs "North Korean", "Kirk" vs "Kirby") never open a candidate.
+    a second word is not forgiven. A hit needs `fuzzy_min` (default 88): one letter left out of
+    a five-letter word, one changed in a nine-letter word. Look-alikes that differ in a first
+    letter or a short word ("South Korean" vs "North Korean", "Kirk" vs "Kirby") never open a
+    candidate.
 
 Actors
     Every alias that hits names the actor. Aliases listed in `ambiguous` (a bare surname, a
@@ -256,13 +261,27 @@ def _score_window(p: Phrase, norms: list[str], fuzzy_min: float) -> float:
     joined = "".join(norms)
     if joined == p.joined:
         return _EXACT
+    if not p.fuzzy:  # short: exact only ("hours" shares the key of "HUR")
+        return 0.0
+    last, plast = norms[-1], p.tokens[-1]
+    if len(last) >= len(plast) + 3 and last.startswith(plast):
+        return 0.0  # another word built on it: "presidential" is not "president", "Putinism" not "Putin"
     raw = fuzz.ratio(joined, p.joined, score_cutoff=_KEY_GATE)
     if not raw:  # too different for the spelling key to bridge either
         return 0.0
-    fuzzy = raw if p.fuzzy and raw >= fuzzy_min else 0.0
-    if "".join([normalize.key(t) for t in norms]) == p.key:
+    fuzzy = raw if raw >= fuzzy_min else 0.0
+    if "".join([normalize.key(t) for t in norms]) == p.key or _swapped(joined, p.joined):
         return max(_KEYED, fuzzy)
     return fuzzy
+
+
+def _swapped(a: str, b: str) -> bool:
+    """Whether `a` is `b` with two neighbouring letters swapped ("Kroean"), the commonest typo
+    after a dropped letter, which fuzz.ratio counts as two edits."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
 def _find(compiled: CompiledStory, name: str, toks: normalize.Tokens, positions: list[int]) -> list[_Found]:

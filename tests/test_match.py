@@ -111,6 +111,12 @@ def test_name_variants_are_found(text: str, actor: str) -> None:
     assert actor in actors(text)
 
 
+def test_swapped_letters() -> None:
+    m = match(item("North Korean troops seen in Kusrk"), story())  # 80 by fuzz.ratio alone
+    assert m.relevant
+    assert [(h.matched, h.score) for h in m.hits if h.ref == "russia"] == [("Kusrk", 95.0)]
+
+
 def test_transliteration_variant_by_spelling_key() -> None:
     s = story(actors=[{"id": "yoon", "name": "Yoon Suk Yeol", "aliases": []}])
     m = match(item("Yun Suk-yeol warned Pyongyang"), s)
@@ -172,6 +178,15 @@ def test_trump_is_not_troops() -> None:
 def test_short_aliases_never_match_fuzzily() -> None:
     assert actors("NIS says North Korean troops in Russia") == ("nis",)
     assert actors("NIB says North Korean troops in Russia") == ()
+    s = story(actors=[{"id": "hur", "name": "HUR"}])
+    assert actors("Within hours, North Korean troops in Russia", s=s) == ()  # "hours" has the key of "hur"
+
+
+def test_a_word_built_on_an_alias_is_another_word() -> None:
+    s = story(actors=[{"id": "biden", "name": "US President"}, {"id": "putin", "name": "Putin"}])
+    assert actors("US presidential race: North Korean troops in Russia", s=s) == ()
+    assert actors("Putinism and North Korean troops in Russia", s=s) == ()
+    assert actors("Putins and North Korean troops in Russia", s=s) == ("putin",)
 
 
 # ---------------------------------------------------------------- relevance
