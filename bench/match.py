@@ -1,6 +1,6 @@
 """Matching throughput, next to feedparser's parse time for the same items.
 
-    python bench/match.py [ITEMS.jsonl] [--config DIR] [--repeat N]
+    python bench/match.py [ITEMS.jsonl] [--config DIR] [--repeat N] [--labels LABELS.jsonl]
 
 ITEMS.jsonl is in the corpus format (default: the shared corpus). The items are built into one
 RSS 2.0 document in memory and timed through `feedparser.parse`; the same items (as
@@ -9,7 +9,9 @@ RSS 2.0 document in memory and timed through `feedparser.parse`; the same items 
   - a synthetic story of 200 actors x 5 aliases (plus the shipped story's concepts and claims).
 "cold" is a pass with empty caches (a new story object, normalisation caches cleared: the
 service's first poll); "warm" is a later pass, as in the service where the per-word caches live
-as long as the process. Each time is the best of --repeat runs (the machine may be busy). The target (issue 3): matching
+as long as the process. Each time is the best of --repeat runs (the machine may be busy).
+With --labels, relevance and actor precision/recall are also measured on copies of the items
+with typos (seeded, so runs compare), a check that matching is robust to misspellings. The target (issue 3): matching
 at least 5x faster than parsing.
 """
 
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -100,11 +104,48 @@ def report(story: Story, n: int, cold: float, warm: float, relevant: int, parse_
             f"  warm {warm:.3f} s  {n / warm:8.0f} items/s  {parse_time / warm:5.1f}x faster than parsing")
 
 
+def typo_items(items: list[Item], rate: float, seed: int) -> list[Item]:
+    """A copy of `items` where a share `rate` of the words of six letters or more has one typo:
+    a letter dropped, two neighbouring letters swapped, or a vowel changed."""
+    rng = random.Random(seed)
+
+    def typo(w: str) -> str:
+        if len(w) < 6 or rng.random() >= rate:
+            return w
+        i = rng.randrange(1, len(w) - 1)
+        op = rng.choice("dsv")
+        if op == "d":
+            return w[:i] + w[i + 1:]
+        if op == "s":
+            return w[:i] + w[i + 1] + w[i] + w[i + 2:]
+        return w[:i] + rng.choice("aeiou") + w[i + 1:]
+
+    def perturb(text: str) -> str:
+        return re.sub(r"[A-Za-z]+", lambda m: typo(m.group()), text)
+
+    return [replace(it, title=perturb(it.title), text=perturb(it.text)) for it in items]
+
+
+def robustness(items: list[Item], stories: list[Story], labels_path: str, rate: float) -> str:
+    """Relevance and actor P/R/F1 on the items as they are and with typos (seeds 1-3)."""
+    labels = backtest.read_labels(labels_path)
+    actor_ids = [a.id for s in stories for a in s.actors]
+    lines = [f"robustness ({labels_path}; typos in {rate:.0%} of words of 6+ letters):"]
+    for name, variant in [("as is", items)] + [(f"typos {seed}", typo_items(items, rate, seed)) for seed in (1, 2, 3)]:
+        m = backtest.metrics(backtest.run(variant, stories), labels, actor_ids)
+        r, a = m["relevance"], m["actors"]
+        lines.append(f"  {name:<8} relevance P {r['precision']:.3f} R {r['recall']:.3f} F1 {r['f1']:.3f}"
+                     f"   actors P {a['precision']:.3f} R {a['recall']:.3f} F1 {a['f1']:.3f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("items", nargs="?", help="items in the corpus JSON Lines format")
     ap.add_argument("--config", default=str(ROOT / "config"), help="config directory (default: config/)")
     ap.add_argument("--repeat", type=int, default=5, help="runs per measurement; the best is kept")
+    ap.add_argument("--labels", help="also measure relevance/actors against these labels, as is and with typos")
+    ap.add_argument("--typo-rate", type=float, default=0.3, help="share of long words given a typo (default 0.3)")
     args = ap.parse_args(argv)
     path = Path(args.items) if args.items else next((p for p in CORPUS if p.exists()), None)
     if path is None or not path.exists():
@@ -124,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"feedparser.parse: {parse_time:.3f} s  {len(items) / parse_time:8.0f} items/s")
     for story, cold, warm, relevant in results:
         print(report(story, len(items), cold, warm, relevant, parse_time))
+    if args.labels:
+        print(robustness(items, list(stories), args.labels, args.typo_rate))
     return 0
 
 

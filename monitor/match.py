@@ -112,6 +112,9 @@ class Candidates(NamedTuple):
         return bool(self.always or self.by_next)
 
 
+_NO_CANDIDATES = Candidates((), {})
+
+
 @dataclass
 class CompiledStory:
     """A story prepared for matching: phrases indexed by first token; built once per story."""
@@ -166,6 +169,8 @@ class CompiledStory:
             for first, _, _ in process.extract(token, self.fuzzy_firsts.get(token[0], ()), scorer=fuzz.ratio,
                                                score_cutoff=m.fuzzy_min - _OPEN_MARGIN, limit=None):
                 out.update(self.by_token[first])
+        if not out:
+            return _NO_CANDIDATES
         # phrases of several words starting with this very word wait for their second word's
         # first letter (see the module docstring); the others are always tried
         by_next: dict[str, list[int]] = defaultdict(list)
