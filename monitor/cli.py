@@ -407,6 +407,8 @@ def _explain_item(cfg: config_mod.Config, link: str | None, text: str | None, ti
     from .models import Item
     from .parse import canonical_link
 
+    if text is not None and link:
+        raise _usage_error("give a stored item's LINK or --text, not both")
     if text is not None:
         return Item(feed_url="", id="--text", title=title, text=text, link=None, published=None)
     if not link:

@@ -321,6 +321,13 @@ def test_explain_unknown_link_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "state").exists()
 
 
+def test_explain_link_and_text_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["explain", "--config", str(_config(tmp_path)), "https://a.example/1",
+                                      "--text", "x"])
+    assert result.exit_code == 2
+    assert "give a stored item's LINK or --text, not both" in result.output
+
+
 def test_explain_stored_item(tmp_path: Path) -> None:
     from monitor.models import FeedResult
     from monitor.store import PollWrite, Store
