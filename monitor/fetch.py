@@ -22,7 +22,6 @@ import asyncio
 import concurrent.futures
 import email.utils
 import logging
-import math
 import socket
 import ssl
 import threading
@@ -273,10 +272,10 @@ def _check_status(url: str, resp: httpx.Response) -> None:
         raise FeedError(url, "HTTP 410 Gone: the publisher removed this feed; polling stopped. Hint: remove it from config/monitor.toml or find its new address", status=code, reason="gone")
     if code in (429, 503):
         after = retry_after(resp.headers.get("retry-after"))
-        wait = f"; retrying after {after:.0f}s as asked" if after else ""
-        raise FeedError(url, f"HTTP {code} {resp.reason_phrase}{wait}", status=code, reason=f"http_{code}", retry_after=after)
+        wait = f" (Retry-After: {after:.0f}s)" if after is not None else ""
+        raise FeedError(url, f"HTTP {code} {resp.reason_phrase}{wait}. Hint: the server is busy or rate-limits us; the next poll waits as asked (at most a day)", status=code, reason=f"http_{code}", retry_after=after)
     hint = {404: "check the URL in config/monitor.toml", 401: "the feed needs credentials", 403: "the server refuses us; check the URL"}.get(code, "the server failed; it will be retried")
-    raise FeedError(url, f"bad HTTP status {code} {resp.reason_phrase}: {hint}", status=code, reason=f"http_{code}")
+    raise FeedError(url, f"bad HTTP status {code} {resp.reason_phrase}. Hint: {hint}", status=code, reason=f"http_{code}")
 
 
 def retry_after(value: str | None) -> float | None:
@@ -285,15 +284,17 @@ def retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        seconds = float(value)
-        return seconds if math.isfinite(seconds) else None
+        return min(float(value), RETRY_AFTER_LIMIT)  # 10**400 is a float overflow, not a wait
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return min(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()), RETRY_AFTER_LIMIT)
+
+
+RETRY_AFTER_LIMIT = 30 * 86400.0  # the pipeline caps lower still; this keeps the number sane
 
 
 def _connect_error(url: str, exc: httpx.ConnectError) -> FeedError:
