@@ -7,6 +7,8 @@ Before feedparser sees a body:
   whole document in another encoding (mojibake everywhere), so a few bad bytes are replaced, and
   a body that is mostly not UTF-8 although declared so (windows-1251 served as UTF-8) is
   re-detected with charset-normalizer;
+- character references to what XML forbids (`&#xD800;` surrogates, `&#0;`, past U+10FFFF) become
+  U+FFFD: feedparser's loose parser crashes on a surrogate, losing the whole feed;
 - the decoded document is scanned once (`_scan`, a regex tokenizer, CDATA skipped): any entity
   declaration is refused (feedparser's loose parser would expand a "billion laughs" document
   into gigabytes; checking after decoding catches UTF-16 and declarations after a long prolog),
@@ -141,7 +143,7 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
     ctype = hdrs.get("content-type", "")
     if _is_json(body, ctype):
         return parse_json_feed(feed_url, body)
-    body = to_utf8(body, headers)
+    body = _CHARREF.sub(_fix_charref, to_utf8(body, headers))
     shape = _scan(feed_url, body)
     if shape.cut is not None:
         log.warning("feed cut feed=%s kept=%d reason=over MAX_ITEMS", feed_url, MAX_ITEMS)
@@ -170,6 +172,15 @@ def _not_a_feed(feed_url: str, body: bytes, ctype: str, cause: object) -> FeedEr
         return FeedError(feed_url, "not a feed: the server sent an HTML page. Hint: find the page's RSS/Atom link and use that URL", reason="html")
     what = f"{cause}" if cause else "XML without an RSS, Atom or RDF root element"
     return FeedError(feed_url, f"not a feed: {what}. Hint: check that the URL serves RSS, Atom or JSON Feed", reason="garbage")
+
+
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+
+
+def _fix_charref(m: re.Match) -> bytes:
+    code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+    return m.group(0) if allowed else b"&#xFFFD;"
 
 
 class _Shape:

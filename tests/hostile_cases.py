@@ -1010,6 +1010,32 @@ def case_dates_future_garbage_missing(ctx: Ctx) -> str:
     return "5 stored; only the real date kept"
 
 
+@case("items")
+def case_invalid_character_references(ctx: Ctx) -> str:
+    """&#xD800; (a surrogate), &#0; and &#99999999999; in an item: feedparser's loose parser
+    crashes on the surrogate; here they become U+FFFD and the other items are kept."""
+    body = rss_doc(item("c1", "Bad &#xD800; &#0; &#99999999999; refs &#x41;", "text &#xDFFF;", "https://n.example/c1")
+                   + item("c2", "Good one", link="https://n.example/c2"))
+    rig = ctx.rig([ctx.server.set("/charrefs", body)])
+    assert rig.poll().new_items == 2, rig.state().last_error
+    titles = [r["title"] for r in rig.items()]
+    assert titles == ["Bad \ufffd \ufffd \ufffd refs A", "Good one"], titles
+    return f"2 stored; titles {titles}"
+
+
+@case("items")
+def case_failures_in_parse_process_pool(ctx: Ctx) -> str:
+    """With service.parse_processes = 1, parse failures cross the process boundary intact
+    (FeedError pickles with its reason; a cut-short feed keeps its whole entries)."""
+    rig = ctx.rig([ctx.server.set("/pool-html", "<!doctype html><html></html>"), ctx.server.set("/pool-cut", GOOD[:-30]),
+                   ctx.server.set("/pool-ok", GOOD)], parse_processes=1)
+    rig.poll(0), rig.poll(1), rig.poll(2)
+    reasons = [rig.state(i).error_reason for i in range(3)]
+    assert reasons == ["html", "truncated", None], reasons
+    assert [r["title"] for r in rig.items()] == ["First", "Second"], rig.items()  # the cut feed's whole entry, then the new one
+    return f"reasons {reasons}; items stored {len(rig.items())}"
+
+
 # ---------------------------------------------------------------- config hot reload
 
 
