@@ -371,51 +371,19 @@ def _decide(compiled: CompiledStory, found: list[_Found], texts: dict[str, str])
     present = {f.phrase.ref for f in concept_hits}
     required = [c.id for c in compiled.concepts if c.required]
     context = all(r in present for r in required) if required else bool(present)
-    hits: list[Hit] = []
     reasons: list[str] = []
-
-    lookalikes = [f for f in found if f.phrase.kind == "lookalike"]
-    actors: dict[str, None] = {}
-    actor_best = 0.0
-    for f in found:
-        if f.phrase.kind == "actor":
-            inside = next((la for la in lookalikes if la.phrase.ref == f.phrase.ref and la.field == f.field
-                           and la.start <= f.start and f.end <= la.end and la.score >= f.score), None)
-            if inside is not None:
-                hits.append(_hit(f, texts, False, f"inside look-alike {inside.phrase.text!r}"))
-            elif f.phrase.ambiguous and not context:
-                hits.append(_hit(f, texts, False, "ambiguous alias without story context"))
-            else:
-                note = "ambiguous alias, in story context" if f.phrase.ambiguous else ""
-                hits.append(_hit(f, texts, True, note))
-                actors.setdefault(f.phrase.ref)
-                actor_best = max(actor_best, f.score)
-        elif f.phrase.kind == "lookalike":
-            hits.append(_hit(f, texts, True, f"look-alike of {f.phrase.ref}"))
-        elif f.phrase.kind == "concept":
-            hits.append(_hit(f, texts))
-
-    claims: dict[str, float] = {}
-    for f in found:
-        if f.phrase.kind == "claim":
-            hits.append(_hit(f, texts, context, "" if context else "claim term without story context"))
-            if context:
-                claims[f.phrase.ref] = max(claims.get(f.phrase.ref, 0.0), f.score)
+    hits, actors, actor_best = _actor_hits(found, texts, context)
+    hits += [_hit(f, texts) for f in concept_hits]
+    claim_hits, claims = _claim_hits(found, texts, context)
     excluded = [f for f in found if f.phrase.kind == "exclude"]
-    hits += [_hit(f, texts) for f in excluded]
+    hits += claim_hits + [_hit(f, texts) for f in excluded]
 
     if compiled.concepts:
         score = _concept_score(compiled.concepts, concept_hits, m.spread, reasons)
     else:
         score = actor_best
         reasons.append(f"no concepts or topic terms: score is the best actor alias, {actor_best:.1f}")
-    for claim in story.claims:
-        if claim.id in claims:
-            pts = claim.weight * claims[claim.id] / 100
-            score += pts
-            reasons.append(f"claim {claim.id} (weight {claim.weight:g}): {claims[claim.id]:.1f} -> +{pts:.1f}")
-        else:
-            reasons.append(f"claim {claim.id}: not found" + ("" if context else " (no story context)"))
+    score += _claim_points(story, claims, context, reasons)
     score = round(min(100.0, score), 1)
     relevant = score >= m.threshold
     missing = [r for r in required if r not in present]
@@ -426,12 +394,58 @@ def _decide(compiled: CompiledStory, found: list[_Found], texts: dict[str, str])
         relevant = False
         reasons.append(f"excluded by {', '.join(repr(f.phrase.text) for f in excluded)}")
     verdict = ">=" if score >= m.threshold else "<"
-    reasons.append(f"score {score:.1f} {verdict} threshold {m.threshold:g}: "
-                   + ("relevant" if relevant else "not relevant"))
-    ordered = tuple(a.id for a in story.actors if a.id in actors)
-    return Match(story=story.id, relevant=relevant, score=score, threshold=m.threshold, actors=ordered,
-                 claims=tuple(c.id for c in story.claims if c.id in claims), hits=tuple(hits),
-                 reasons=tuple(reasons))
+    reasons.append(f"score {score:.1f} {verdict} threshold {m.threshold:g}: " + ("relevant" if relevant else "not relevant"))
+    return Match(story=story.id, relevant=relevant, score=score, threshold=m.threshold,
+                 actors=tuple(a.id for a in story.actors if a.id in actors),
+                 claims=tuple(c.id for c in story.claims if c.id in claims), hits=tuple(hits), reasons=tuple(reasons))
+
+
+def _actor_hits(found: list[_Found], texts: dict[str, str], context: bool) -> tuple[list[Hit], set[str], float]:
+    """Actor and look-alike hits, whether each counts, the actors named and the best alias score."""
+    lookalikes = [f for f in found if f.phrase.kind == "lookalike"]
+    hits: list[Hit] = []
+    actors: set[str] = set()
+    best = 0.0
+    for f in found:
+        if f.phrase.kind == "lookalike":
+            hits.append(_hit(f, texts, True, f"look-alike of {f.phrase.ref}"))
+        if f.phrase.kind != "actor":
+            continue
+        inside = next((la for la in lookalikes if la.phrase.ref == f.phrase.ref and la.field == f.field
+                       and la.start <= f.start and f.end <= la.end and la.score >= f.score), None)
+        if inside is not None:
+            hits.append(_hit(f, texts, False, f"inside look-alike {inside.phrase.text!r}"))
+        elif f.phrase.ambiguous and not context:
+            hits.append(_hit(f, texts, False, "ambiguous alias without story context"))
+        else:
+            hits.append(_hit(f, texts, True, "ambiguous alias, in story context" if f.phrase.ambiguous else ""))
+            actors.add(f.phrase.ref)
+            best = max(best, f.score)
+    return hits, actors, best
+
+
+def _claim_hits(found: list[_Found], texts: dict[str, str], context: bool) -> tuple[list[Hit], dict[str, float]]:
+    """Claim hits (counted only in story context) and each found claim's best score."""
+    hits: list[Hit] = []
+    claims: dict[str, float] = {}
+    for f in found:
+        if f.phrase.kind == "claim":
+            hits.append(_hit(f, texts, context, "" if context else "claim term without story context"))
+            if context:
+                claims[f.phrase.ref] = max(claims.get(f.phrase.ref, 0.0), f.score)
+    return hits, claims
+
+
+def _claim_points(story: Story, claims: dict[str, float], context: bool, reasons: list[str]) -> float:
+    points = 0.0
+    for claim in story.claims:
+        if claim.id in claims:
+            pts = claim.weight * claims[claim.id] / 100
+            points += pts
+            reasons.append(f"claim {claim.id} (weight {claim.weight:g}): {claims[claim.id]:.1f} -> +{pts:.1f}")
+        else:
+            reasons.append(f"claim {claim.id}: not found" + ("" if context else " (no story context)"))
+    return points
 
 
 def _concept_score(concepts: tuple[Concept, ...], hits: list[_Found], spread: float,
