@@ -40,6 +40,27 @@ class Actor(Strict):
         return v
 
 
+class Speaker(Strict):
+    """A government or body whose statements matter but who is too common to be a story actor.
+
+    Speakers never make an item relevant and are not matched actors; in a relevant item,
+    extract.py attributes a statement to one (as `other:{name}`) when no tracked actor speaks.
+    """
+
+    name: str = Field(description="Display and label name: 'US government'.")
+    aliases: list[str] = Field(
+        default_factory=list, description="How news names it as a speaker: 'US', 'Washington', 'US officials'."
+    )
+
+    @field_validator("aliases")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not a.strip():
+                raise ValueError("aliases must not be empty strings")
+        return v
+
+
 class Claim(Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     description: str
@@ -132,6 +153,9 @@ class Story(Strict):
     matching: Matching = Field(default_factory=Matching)
     actors: list[Actor] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+    speakers: list[Speaker] = Field(
+        default_factory=list, description="Governments and bodies quoted as speakers, never as actors."
+    )
     figures: list[FigureKind] = Field(default_factory=list)
     known: Known = Field(default_factory=Known)
 
