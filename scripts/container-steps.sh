@@ -12,4 +12,6 @@ PATH="$root/venv/bin:$PATH"
 pip install --no-cache-dir -q .
 # --- what the image runs ---
 (cd "$root" && cp -r "$OLDPWD/config" . && monitor validate --config config --state state)
+# the installed package carries its templates, static files and demo feeds
+(cd "$root" && monitor demo --exit --pace 0 --state demo-state > demo.log && grep -q "alert" demo.log)
 echo "container steps: ok"
