@@ -18,8 +18,10 @@ a label line is not relevant):
     figures    micro P/R/F1 over (item, value, kind); a range counts for its low or high end
     statements P/R/F1 of the item's main statement's actor against the label's `by` (one
                statement per label): a person before an institution, then the text before the
-               title (titles use metonyms: "Seoul says", the text names the spy agency). Label
-               `other:NAME` counts as the story actor whose name or alias is NAME. Also given:
+               title (titles use metonyms: "Seoul says", the text names the spy agency), a
+               tracked actor before a speaker (`other:NAME`). Label `other:NAME` counts as the
+               story actor whose name or alias is NAME, else as the speaker whose name or alias
+               is NAME ("other:Ukraine" is the speaker "Ukrainian government"). Also given:
                over every (item, actor) pair extracted.
     duplicates alert events repeating an earlier one's novelty, judged by the labels: a figure
                event whose labelled (kind, value) an earlier event had; a statement event by
@@ -289,7 +291,8 @@ def event(alert: Alert) -> dict[str, Any]:
 
 
 def _label_actor(by: str | None, stories: Sequence[Story]) -> str | None:
-    """A label's `by` as a story actor id: `other:NAME` is the actor named or aliased NAME."""
+    """A label's `by` as extract.py names it: `other:NAME` is the actor named or aliased NAME,
+    else `other:SPEAKER` for the speaker named or aliased NAME (case-insensitively)."""
     if not by or not by.startswith("other:"):
         return by
     name = by.removeprefix("other:").casefold()
@@ -297,13 +300,18 @@ def _label_actor(by: str | None, stories: Sequence[Story]) -> str | None:
         for a in story.actors:
             if name in {a.name.casefold(), *(x.casefold() for x in a.aliases)}:
                 return a.id
+    for story in stories:
+        for sp in story.speakers:
+            if name in {sp.name.casefold(), *(x.casefold() for x in sp.aliases)}:
+                return f"other:{sp.name}"
     return by
 
 
 def _main_actor(statements: Sequence[dict[str, Any]], title_count: int, stories: Sequence[Story]) -> str | None:
     persons = {a.id for s in stories for a in s.actors if a.kind != "institution"}
     order = list(statements[title_count:]) + list(statements[:title_count])  # text first, then title
-    ranked = sorted(range(len(order)), key=lambda i: (order[i]["actor"] not in persons, i))
+    ranked = sorted(range(len(order)), key=lambda i: (order[i]["actor"] not in persons,
+                                                      order[i]["actor"].startswith("other:"), i))
     return order[ranked[0]]["actor"] if ranked else None
 
 

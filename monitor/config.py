@@ -12,6 +12,7 @@ substituted at load time; a missing variable names the variable to set.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tomllib
@@ -25,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .story import Story
+
+log = logging.getLogger(__name__)
 
 SERVICE_FILE = "monitor.toml"
 STORIES_DIR = "stories"
@@ -356,6 +359,21 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
     for i, st in enumerate(story.known.statements):
         if st.actor not in actor_ids:
             problems.append(f"{path}: known.statements[{i}].actor: unknown actor {st.actor!r}. Hint: use an id from [[actors]]")
+    _check_speakers(story, path, problems)
+
+
+def _check_speakers(story: Story, path: Path, problems: list[str]) -> None:
+    """Unknown actor ids are errors; an alias shared with an actor only a warning (the actor wins)."""
+    actor_ids = [a.id for a in story.actors]
+    owner = {x.casefold(): a.id for a in story.actors for x in (a.name, *a.aliases)}
+    for i, sp in enumerate(story.speakers):
+        for j, aid in enumerate(sp.actors):
+            if aid not in actor_ids:
+                problems.append(f"{path}: speakers[{i}].actors[{j}]: unknown actor {aid!r}. Hint: use an id from [[actors]]")
+        for alias in (sp.name, *sp.aliases):
+            if alias.casefold() in owner:
+                log.warning("speaker alias is also an actor alias file=%s speaker=%r alias=%r actor=%s "
+                            "(the actor wins; remove it from one of them)", path, sp.name, alias, owner[alias.casefold()])
 
 
 # ---------------------------------------------------------------- editing feeds (monitor feeds ...)

@@ -11,6 +11,18 @@ Actor mentions
     tests and tools) falls back to exact, word-bounded name and alias occurrences (short or
     all-caps aliases such as "US" match case).
 
+Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seoul", "Ukraine")
+    Exact, word-bounded occurrences of a speaker's name and aliases (short or all-caps ones
+    match case), not inside an actor mention, not after a preposition or "help"/"support"
+    ("troops in Ukraine", "help Russia"; "according to the US" counts), not followed by a
+    capitalised word other than a reporting verb ("Washington Post"; "U.S. Says" counts). They
+    are tried only in a sentence where no tracked actor speaks; then the patterns below attribute
+    to them as to actors ("Seoul demands ...", "..., says South Korea", "..., U.S. confirms"),
+    and a tracked actor among the speakers found wins. The statement's actor is `other:NAME`.
+    In an item where one of a speaker's `actors` speaks ("Seoul says" in the title, "South
+    Korea's spy agency said" in the text), the speaker's statements are dropped and its figures
+    are that actor's: one statement, by the actor.
+
 Statements (one per attributed sentence)
     forward      ACTOR [up to 4 words | 's spokesperson | , appositive ,] VERB [that] CLAUSE
                  "South Korea's spy agency said ...", "Maria Zakharova, a spokeswoman for the
@@ -58,13 +70,14 @@ Figures
                  default. So order kinds specific first: casualties, Kursk, then Russia.
     Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages,
     and numbers whose noun is not a figure noun. The figure's source is the sentence's speaker
-    (the statement attribution above), else None. One figure per (kind, value) per item.
+    (the statement attribution above), else None. One figure per (kind, value) per item, with
+    a source if any sentence gives one, a tracked actor rather than a speaker.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .models import Figure, Item, Match, Statement
 from .story import FigureKind, Story
@@ -156,6 +169,52 @@ def _alias_re(alias: str) -> re.Pattern[str]:
         flags = 0 if (alias.isupper() or len(alias) <= 3) else re.IGNORECASE
         pat = _ALIAS_CACHE[alias] = re.compile(rf"(?<![\w.]){body}(?![\w])", flags)
     return pat
+
+
+# ---------------------------------------------------------------- speakers
+
+_SPEAKER_CACHE: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], list[tuple[re.Pattern[str], str]]] = {}
+# "troops in Ukraine", "sent to Russia": a place, not a speaker ("according to the US" is one)
+_PLACE_BEFORE = re.compile(
+    r"\b(?:in|into|inside|to|toward|towards|from|of|for|with|against|at|on|by|between|across|near|over|"
+    r"about|than|like|via|help|helping|helped|support|supporting|supported)\s+(?:the\s+)?$", re.I
+)
+_ACCORDING_TO = re.compile(r"\baccording\s+to\s+(?:an?\s+|the\s+)?$", re.I)
+_NAME_GOES_ON = re.compile(r"^[ \t]+([A-Z][\w’'-]*)")
+
+
+def _speaker_patterns(story: Story) -> list[tuple[re.Pattern[str], str]]:
+    """(alias pattern, "other:NAME") for every speaker name and alias, longest first; cached per story."""
+    key = (story.id, tuple((s.name, tuple(s.aliases)) for s in story.speakers))
+    pats = _SPEAKER_CACHE.get(key)
+    if pats is None:
+        pairs = {(alias, f"other:{s.name}") for s in story.speakers for alias in (s.name, *s.aliases)}
+        pats = _SPEAKER_CACHE[key] = [(_alias_re(a), who) for a, who in sorted(pairs, key=lambda p: (-len(p[0]), p))]
+    return pats
+
+
+def speaker_mentions(text: str, story: Story, taken: list[Mention]) -> list[Mention]:
+    """Exact occurrences of the story's speakers that could be a sentence's subject.
+
+    Not a speaker: inside or across a tracked actor's mention (the actor wins: "South Korea's spy
+    agency"), after a preposition or a verb of help ("troops in Ukraine", "help Russia"; "according
+    to the US" is one), or followed by a capitalised word that is not a reporting verb (a longer
+    name: "Washington Post", "US Army"; "U.S. Says" in a title is a speaker).
+    """
+    found: list[Mention] = []
+    for pat, who in _speaker_patterns(story):
+        for m in pat.finditer(text):
+            a, b = m.start(), m.end()
+            if any(a < t.end and t.start < b for t in (*taken, *found)):
+                continue
+            before = text[:a]
+            if before.endswith(("'", "’")) or (_PLACE_BEFORE.search(before) and not _ACCORDING_TO.search(before)):
+                continue
+            goes_on = _NAME_GOES_ON.match(text[b:])
+            if goes_on and not _VERB.fullmatch(goes_on.group(1)):
+                continue
+            found.append(Mention(who, a, b, False))
+    return sorted(found, key=lambda m: m.start)
 
 
 # ---------------------------------------------------------------- statements
@@ -276,8 +335,9 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     trailing = bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3
     if trailing or _TRAILING.match(after) or len(clause.split()) < 2:
         clause = re.sub(r"(?:the\s+)?$", "", head, flags=re.I).strip(" ,;:—–-")  # CLAUSE, ACTOR VERB.
-    elif _DENY.search(v.group(0)) or _CONFIRM.search(v.group(0)) or _NEGATED_VERB.search(v.group(0)):
-        clause = f"{v.group(0).lower()} {clause.strip()}"  # the verb is the statement: "does not deny ..."
+    elif _DENY.search(v.group(0)) or _CONFIRM.search(v.group(0)) or _NEGATED_VERB.search(v.group(0)) \
+            or re.match(r"accus", v.group(0), re.I):
+        clause = f"{v.group(0).lower()} {clause.strip()}"  # the verb is the statement: "does not deny ...", "accused X of"
     text = _text(sent, clause)
     return [Attribution(s.actor, text, v.group(0), s.person, v.start()) for s in reversed(speakers)]
 
@@ -602,20 +662,57 @@ def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], li
     title_subject = any(_has(item.title, t) for k in story.figures for t in k.subjects)
     for field, text in (("title", item.title), ("text", item.text)):
         ments = mentions(text, field, match, story)
+        spoken = speaker_mentions(text, story, ments) if story.speakers else []
         for s in sentences(text, field):
-            local = [Mention(m.actor, m.start - s.start, m.end - s.start, m.person)
-                     for m in ments if s.start <= m.start and m.end <= s.start + len(s.text)]
-            atts = attribute(s.text, local, field == "title")
+            local, local_sp = _local(ments, s), _local(spoken, s)
+            atts = _attribute_with_speakers(s.text, local, local_sp, field == "title")
             on_story = _on_story(s.text, story) or (field == "text" and title_on_story)
             if on_story:
                 statements += _statements(s.text, atts, story, statements)
             source = atts[0].actor if atts else None
-            skip = tuple((m.start, m.end) for m in local)
+            said = {a.actor for a in atts}
+            skip = tuple((m.start, m.end) for m in (*local, *(m for m in local_sp if m.actor in said)))
             for f in figures_in(s.text, story, source, title_subject, skip):
                 key = (f.kind, f.value)
-                if key not in figures or (figures[key].source is None and f.source is not None):
+                if key not in figures or _better_source(f.source, figures[key].source):
                     figures[key] = f
-    return statements, list(figures.values())
+    return _speaking_for(statements, list(figures.values()), story)
+
+
+def _better_source(new: str | None, old: str | None) -> bool:
+    """A source beats none, and a tracked actor beats a speaker ("Seoul says" vs the NIS)."""
+    return new is not None and (old is None or (old.startswith("other:") and not new.startswith("other:")))
+
+
+def _speaking_for(statements: list[Statement], figures: list[Figure],
+                  story: Story) -> tuple[list[Statement], list[Figure]]:
+    """A speaker whose own actor speaks in the item is that actor ("Seoul says" over the NIS's
+    words): its statements go, and the actor becomes the source of its figures."""
+    said = [st.actor for st in statements]
+    member = {f"other:{sp.name}": next((a for a in said if a in sp.actors), None) for sp in story.speakers}
+    member = {k: v for k, v in member.items() if v is not None}
+    if not member:
+        return statements, figures
+    kept = [st for st in statements if st.actor not in member]
+    figs = [replace(f, source=member[f.source]) if f.source in member else f for f in figures]
+    return kept, figs
+
+
+def _local(ments: list[Mention], s: Sentence) -> list[Mention]:
+    """The mentions inside sentence `s`, with offsets in the sentence."""
+    return [Mention(m.actor, m.start - s.start, m.end - s.start, m.person)
+            for m in ments if s.start <= m.start and m.end <= s.start + len(s.text)]
+
+
+def _attribute_with_speakers(sent: str, actors: list[Mention], speakers: list[Mention],
+                             is_title: bool) -> list[Attribution]:
+    """Tracked actors first; speakers only when no tracked actor speaks in the sentence."""
+    atts = attribute(sent, actors, is_title)
+    if atts or not speakers:
+        return atts
+    atts = attribute(sent, sorted([*actors, *speakers], key=lambda m: m.start), is_title)
+    tracked = [a for a in atts if not a.actor.startswith("other:")]
+    return tracked or atts
 
 
 def _statements(sent: str, atts: list[Attribution], story: Story, done: list[Statement]) -> list[Statement]:

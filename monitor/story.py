@@ -51,6 +51,11 @@ class Speaker(Strict):
     aliases: list[str] = Field(
         default_factory=list, description="How news names it as a speaker: 'US', 'Washington', 'US officials'."
     )
+    actors: list[str] = Field(
+        default_factory=list,
+        description="Ids of tracked actors who speak for it (its president, its agencies): in an item where "
+        "one of them speaks, 'Seoul says' in the title is their statement, not another one.",
+    )
 
     @field_validator("aliases")
     @classmethod
