@@ -14,7 +14,9 @@ Before feedparser sees a body:
   into gigabytes; checking after decoding catches UTF-16 and declarations after a long prolog),
   as is nesting deeper than MAX_DEPTH or more than MAX_ELEMENTS elements (feedparser needs
   ~30 us and ~400 bytes per element: a 7 MB document nested a million deep took 30 s and
-  460 MB); past MAX_ITEMS entries the document is cut after the last whole entry;
+  460 MB), and a tag over MAX_TAG bytes or MAX_ATTRIBUTES attributes (feedparser is quadratic
+  in attributes: 32,000 on one tag took 25 s); past MAX_ITEMS entries the document is cut
+  after the last whole entry;
 - an HTML page is reported as such, and XML that is not RSS/Atom/RDF as "not a feed".
 A document cut short (its root element never closed: a dropped connection, a half-written
 file) keeps only its complete entries and raises PartialFeed with them, so nothing complete is
@@ -100,6 +102,8 @@ MAX_TEXT = 20_000
 MAX_ITEMS = 2_000  # entries kept per fetch, first ones first (feeds list the newest first)
 MAX_DEPTH = 256  # element nesting; real feeds (XHTML content included) stay under ~50
 MAX_ELEMENTS = 300_000  # ~10 s of feedparser time
+MAX_TAG = 65_536  # bytes in one start tag
+MAX_ATTRIBUTES = 512  # "=" in one start tag (2,000 attributes: 0.2 s; 8,000: 1.5 s)
 FUTURE_SLACK = timedelta(days=1)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 _TOKEN = re.compile(rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|<[!?][^<>]*>?|<(/?)([A-Za-z_][\w.:-]*)[^<>]*?(/?)>", re.S)
@@ -221,6 +225,8 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
             continue
         elements += 1
         root_seen = True
+        if len(m.group(0)) > MAX_TAG or m.group(0).count(b"=") > MAX_ATTRIBUTES:
+            raise FeedError(feed_url, f"refused: a <{name.decode('ascii', 'replace')[:40]}> tag of {len(m.group(0)):,} bytes / {m.group(0).count(b'='):,} attributes (a parser attack?). Hint: this is not a normal feed", reason="too_complex")
         if elements > MAX_ELEMENTS:
             raise FeedError(feed_url, f"refused: over {MAX_ELEMENTS:,} XML elements (a parser attack?). Hint: this is not a normal feed", reason="too_large")
         if m.group(3) or name in _VOID:

@@ -360,6 +360,16 @@ def case_many_items(ctx: Ctx) -> str:
     return f"kept the first {s.new_items} of 300,000 items in {took:.1f}s"
 
 
+@case("xml")
+def case_attribute_flood(ctx: Ctx) -> str:
+    """One tag with 500,000 attributes (feedparser is quadratic in them: 32,000 took 25 s)."""
+    body = rss_doc("<item " + " ".join(f'a{i}="x"' for i in range(500_000)) + "><title>x</title></item>")
+    rig = ctx.rig([ctx.server.set("/attrs", body)], max_bytes=20_000_000)
+    s, took = rig.timed_poll()
+    assert rig.state().error_reason == "too_complex" and took < 3, (rig.state().last_error, took)
+    return f"refused too_complex in {took:.2f}s"
+
+
 # ---------------------------------------------------------------- size
 
 
