@@ -292,7 +292,7 @@ def case_billion_laughs_utf16(ctx: Ctx) -> str:
     """The same attack in UTF-16 (the entity declarations are not ASCII bytes on the wire)."""
     body = LOL.replace('version="1.0"?', 'version="1.0" encoding="utf-16"?').encode("utf-16")
     rig = ctx.rig([ctx.server.set("/lol16", body, Content_Type="application/xml")])
-    return "refused: " + expect_error(rig, "xml_entities")
+    return expect_error(rig, "xml_entities")
 
 
 @case("xml")
@@ -300,7 +300,7 @@ def case_entities_after_long_prolog(ctx: Ctx) -> str:
     """Entity declarations after a 100 KB comment (past any fixed-size sniffing window)."""
     body = LOL.replace("<!DOCTYPE", "<!--" + "x" * 100_000 + "-->\n<!DOCTYPE")
     rig = ctx.rig([ctx.server.set("/lolfar", body)])
-    return "refused: " + expect_error(rig, "xml_entities")
+    return expect_error(rig, "xml_entities")
 
 
 @case("xml")
@@ -309,7 +309,7 @@ def case_quadratic_blowup(ctx: Ctx) -> str:
     body = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "' + "x" * 50_000 + '">]>'
             + rss_doc(item("q", "&a;" * 5000), decl=""))
     rig = ctx.rig([ctx.server.set("/quad", body)])
-    return "refused: " + expect_error(rig, "xml_entities")
+    return expect_error(rig, "xml_entities")
 
 
 @case("xml")
