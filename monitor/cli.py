@@ -152,7 +152,8 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         return
     click.echo(f"{'FEED':<48} {'LAST POLL':<20} {'HTTP':>4} {'ITEMS':>6} {'ERRS':>4}  LAST ERROR")
     for f in feeds:
-        err = (f["last_error"] or "")[:70]
+        err = (f["last_error"] or "").removeprefix(f"{f['url']}: ")
+        err = f"[{f['error_reason']}] {err[:90]}" if err and f.get("error_reason") else err[:100]
         flag = " [gone]" if f["gone"] else (f" [moved to {f['moved_to']}]" if f["moved_to"] else "")
         click.echo(f"{f['url'][:48]:<48} {(f['last_poll'] or 'never')[:19]:<20} {f['last_status'] or '-':>4} "
                    f"{f['items']:>6} {f['consecutive_errors']:>4}  {err}{flag}")

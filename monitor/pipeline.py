@@ -20,6 +20,7 @@ import multiprocessing
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -54,9 +55,8 @@ class Pipeline:
         s = cfg.service
         self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
         self.lock = threading.Lock()
-        processes = s.parse_processes if parse_processes is None else parse_processes
-        # "spawn": the service has threads (scheduler, fetch loop); forking them is unsafe.
-        self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) if processes > 0 else None
+        self.processes = processes = s.parse_processes if parse_processes is None else parse_processes
+        self.pool = _process_pool(processes) if processes > 0 else None
         self._parse_executor = ThreadPoolExecutor(max(2, processes * 2), thread_name_prefix="parse")
         store.sync_feeds((f.url, f.title) for f in cfg.feeds)
         self.ledgers = self._load_ledgers()
@@ -159,7 +159,7 @@ class Pipeline:
                 return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
                                   last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
             args = (feed.url, got.body, got.headers, got.final_url or url)
-            title, items = self.pool.submit(parse.parse, *args).result() if self.pool else parse.parse(*args)
+            title, items = self._parse_body(*args)
             if title and not feed.title and title != state.title:
                 self.store.update_feed(feed.url, title=title)
             return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
@@ -170,6 +170,20 @@ class Pipeline:
         except FeedError as exc:
             return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
                               retry_after=exc.retry_after, reason=exc.reason), []
+
+    def _parse_body(self, *args: object) -> tuple[str, list[Item]]:
+        if self.pool is None:
+            return parse.parse(*args)
+        pool = self.pool
+        try:
+            return pool.submit(parse.parse, *args).result()
+        except BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool
+            log.error("parse process died; starting a new pool feed=%s", args[0])
+            with self.lock:
+                if self.pool is pool:
+                    self.pool = _process_pool(self.processes)
+            raise FeedError(str(args[0]), "the parser process died on this feed (out of memory?); "
+                            "it will be retried. Hint: lower service.max_bytes", reason="parser_died") from None
 
     def _finish(self, feed: Feed, state: FeedState, result: FeedResult, items: list[Item], start: float) -> PollSummary:
         """Match, extract, decide novelty and store the poll: one transaction, under the lock."""
@@ -235,6 +249,11 @@ class Pipeline:
             status = "not_modified" if r.not_modified else "ok"
         story_alerts = sum(1 for a in w.alerts if a.kind in ("statement", "figure"))
         return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error, duration)
+
+
+def _process_pool(processes: int) -> ProcessPoolExecutor:
+    # "spawn": the service has threads (scheduler, fetch loop); forking them is unsafe.
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _log_poll(s: PollSummary, reason: str | None = None) -> None:

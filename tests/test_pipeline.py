@@ -132,3 +132,22 @@ def test_poll_many_with_a_parse_process_stores_like_poll(tmp_path, feed_server):
     finally:
         pipe.close()
     assert len(titles(store)) == 10
+
+
+def test_a_dead_parse_process_fails_that_feed_and_a_new_pool_serves_the_next(tmp_path, feed_server):
+    import os
+    import signal
+
+    url = feed_server.set("/feed", FEED_V1)
+    cfg = config.load(make_config(tmp_path, [url]), tmp_path / "state")
+    pipe = Pipeline(cfg, Store(cfg.database), parse_processes=1)
+    try:
+        assert pipe.poll(cfg.feeds[0]).new_items == 2
+        for pid in list(pipe.pool._processes):  # the worker dies as the OOM killer would kill it
+            os.kill(pid, signal.SIGKILL)
+        feed_server.set("/feed", FEED_V2)
+        failed = pipe.poll(cfg.feeds[0], force=True)
+        assert failed.status == "error" and "parser process died" in failed.error
+        assert pipe.poll(cfg.feeds[0], force=True).new_items == 1
+    finally:
+        pipe.close()
