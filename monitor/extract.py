@@ -15,7 +15,7 @@ Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seou
     Exact, word-bounded occurrences of a speaker's name and aliases (short or all-caps ones
     match case), not inside an actor mention, not after a preposition or "help"/"support"
     ("troops in Ukraine", "help Russia"; "according to the US" counts), not followed by a
-    capitalised word other than a reporting verb ("Washington Post"; "U.S. Says" counts). They
+    capitalised word ("Washington Post"; a verb in a Title Case title counts: "U.S. Says"). They
     are tried only in a sentence where no tracked actor speaks; then the patterns below attribute
     to them as to actors ("Seoul demands ...", "..., says South Korea", "..., U.S. confirms"),
     and a tracked actor among the speakers found wins. The statement's actor is `other:NAME`.
@@ -193,13 +193,20 @@ def _speaker_patterns(story: Story) -> list[tuple[re.Pattern[str], str]]:
     return pats
 
 
+def _title_case(text: str) -> bool:
+    """Most longer words capitalised: a Title Case headline, where "Says" is a verb, not a name."""
+    words = [w for w in re.findall(r"[A-Za-z][\w’'-]*", text) if len(w) > 3]
+    return bool(words) and sum(w[0].isupper() for w in words) >= 0.8 * len(words)
+
+
 def speaker_mentions(text: str, story: Story, taken: list[Mention]) -> list[Mention]:
     """Exact occurrences of the story's speakers that could be a sentence's subject.
 
     Not a speaker: inside or across a tracked actor's mention (the actor wins: "South Korea's spy
     agency"), after a preposition or a verb of help ("troops in Ukraine", "help Russia"; "according
-    to the US" is one), or followed by a capitalised word that is not a reporting verb (a longer
-    name: "Washington Post", "US Army"; "U.S. Says" in a title is a speaker).
+    to the US" is one), or followed by a capitalised word, unless that is a reporting verb in a
+    Title Case headline (a longer name: "Washington Post", "US Army"; "U.S. Says North Korean
+    Troops ..." is a speaker).
     """
     found: list[Mention] = []
     for pat, who in _speaker_patterns(story):
@@ -211,7 +218,7 @@ def speaker_mentions(text: str, story: Story, taken: list[Mention]) -> list[Ment
             if before.endswith(("'", "’")) or (_PLACE_BEFORE.search(before) and not _ACCORDING_TO.search(before)):
                 continue
             goes_on = _NAME_GOES_ON.match(text[b:])
-            if goes_on and not _VERB.fullmatch(goes_on.group(1)):
+            if goes_on and not (_VERB.fullmatch(goes_on.group(1)) and _title_case(text)):
                 continue
             found.append(Mention(who, a, b, False))
     return sorted(found, key=lambda m: m.start)

@@ -295,13 +295,13 @@ def _message(a: Alert, sources: int, names: dict[str, str]) -> _Message:
     if a.kind == "statement":
         text = st.get("text") or a.body
         claim = st.get("claim_description") or st.get("claim")
-        facts = [("Said by", names.get(st.get("actor") or a.actor or "") or st.get("actor") or a.actor),
+        facts = [("Said by", _who(names, st.get("actor") or a.actor)),
                  ("Sentence", st.get("sentence") if st.get("sentence") != text else None),
                  ("Claim", f"{claim} ({st['stance']})" if claim and st.get("stance") else claim)]
     elif a.kind == "figure" and fig:
         text = fig.get("sentence") or a.body
         others = [_previous(x, names) for x in d.get("disagreement") or []]
-        facts = [("Figure", _figure(fig)), ("Given by", names.get(fig.get("source") or "") or fig.get("source")),
+        facts = [("Figure", _figure(fig)), ("Given by", _who(names, fig.get("source"))),
                  ("Previous", _previous(d.get("previous"), names)), ("Other sources", "; ".join(others))]
     elif a.kind in OPS_KINDS:
         facts = [("Feed", a.feed_url)]
@@ -313,6 +313,13 @@ def _message(a: Alert, sources: int, names: dict[str, str]) -> _Message:
         facts.append(("Published", a.published.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
     label = _KIND_LABEL.get(a.kind, "Alert")
     return _Message(label, a.title, text, tuple((k, str(v)) for k, v in facts if v), a.link, a.outlet)
+
+
+def _who(names: dict[str, str], actor: Any) -> str:
+    """An actor id's display name; an untracked speaker ("other:US government") shows its name."""
+    if not actor:
+        return ""
+    return names.get(str(actor)) or str(actor).removeprefix("other:")
 
 
 def _figure(f: dict) -> str:
@@ -330,7 +337,7 @@ def _previous(prev: Any, names: dict[str, str]) -> str:
         return ""
     if not isinstance(prev, dict):
         return _number(prev)
-    where = [str(names.get(prev[k], prev[k]) if k == "source" else prev[k])
+    where = [_who(names, prev[k]) if k == "source" else str(prev[k])
              for k in ("source", "date", "outlet") if prev.get(k)]
     return _figure(prev) + (f" ({', '.join(where)})" if where else "")
 

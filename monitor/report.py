@@ -216,7 +216,7 @@ def _actor_name(story: Story, actor_id: Any) -> str:
     if not actor_id:
         return ""
     actor = story.actor(str(actor_id))
-    return actor.name if actor else str(actor_id)
+    return actor.name if actor else str(actor_id).removeprefix("other:")  # "other:US government"
 
 
 def charts(events: Iterable[dict], story: Story) -> list[Chart]:

@@ -9,7 +9,7 @@ import pytest
 from monitor import config
 from monitor.errors import ConfigError
 
-from conftest import make_config, monitor_cmd
+from conftest import MINI_STORY, make_config, monitor_cmd
 
 
 def problems(tmp_path, service: str) -> list[str]:
@@ -89,3 +89,19 @@ def test_shipped_config_is_valid():
     res = monitor_cmd("validate", "--config", "config", env=env)
     assert res.returncode == 0, res.stderr
     assert "ok:" in res.stdout
+
+
+def test_speaker_with_an_unknown_actor_is_an_error_and_a_shared_alias_a_warning(tmp_path, caplog):
+    speakers = '\n[[speakers]]\nname = "US government"\naliases = ["US", "Kirby"]\nactors = ["kirby", "biden"]\n'
+    cdir = make_config(tmp_path, [], story=MINI_STORY + speakers)
+    with caplog.at_level("WARNING", logger="monitor.config"), pytest.raises(ConfigError) as err:
+        config.load(cdir, tmp_path / "state")
+    assert err.value.problems == [f"{cdir / 'stories' / 'test.toml'}: speakers[0].actors[1]: unknown actor 'biden'. "
+                                  "Hint: use an id from [[actors]]"]
+    assert "speaker alias is also an actor alias" in caplog.text and "alias='Kirby' actor=kirby" in caplog.text
+    (cdir / "stories" / "test.toml").write_text(MINI_STORY + speakers.replace(', "biden"', "").replace(', "Kirby"', ""))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="monitor.config"):
+        cfg = config.load(cdir, tmp_path / "state")
+    assert [(s.name, s.aliases, s.actors) for s in cfg.stories[0].speakers] == [("US government", ["US"], ["kirby"])]
+    assert caplog.text == ""

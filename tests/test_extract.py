@@ -292,3 +292,146 @@ def test_sentences_keep_abbreviations_together():
 def test_figures_in_is_usable_alone():
     (f,) = figures_in("More than 11,000 North Korean troops are in Kursk.", STORY, "zelensky")
     assert (f.value, f.kind, f.qualifier, f.source) == (11000, "nk_troops_in_kursk", "more than", "zelensky")
+
+
+# ---------------------------------------------------------------- speakers (other:NAME)
+
+SPEAKING = Story.model_validate({**STORY.model_dump(), "speakers": [
+    {"name": "US government", "aliases": ["US", "U.S.", "United States", "Washington", "US officials"],
+     "actors": ["kirby", "pentagon", "blinken"]},
+    {"name": "South Korean government", "aliases": ["South Korea", "Seoul", "South Korean officials"],
+     "actors": ["nis"]},
+    {"name": "Ukrainian government", "aliases": ["Ukraine", "Kyiv"], "actors": ["zelensky"]},
+]})
+US, SK, UA = "other:US government", "other:South Korean government", "other:Ukrainian government"
+
+
+def said(title: str, text: str = "", story: Story = SPEAKING) -> list[tuple[str, str]]:
+    item = Item(feed_url="https://example.org/rss", id="1", title=title, text=text,
+                link="https://example.org/a", published=None)
+    return [(s.actor, s.text) for s in extract(item, Match("nk", True, 90, 75), story)[0]]
+
+
+@pytest.mark.parametrize("title, text, actor, words", [
+    ("Seoul demands North Korean soldiers leave the front at once", "", SK,
+     "North Korean soldiers leave the front at once"),                                    # forward
+    ("North Korea moves more soldiers east, says South Korea", "", SK, "North Korea moves more soldiers east"),  # inverted
+    ("", "North Korea has moved a brigade to the border, the United States said on Monday.", US,
+     "North Korea has moved a brigade to the border"),                                    # trailing
+    ("North Korean soldiers are at the front, U.S. confirms", "", US, "North Korean soldiers are at the front"),
+    ("U.S. Confirms North Korean Soldiers Are At The Front", "", US, "North Korean Soldiers Are At The Front"),
+    ("", "South Korea's foreign ministry warned that North Korean pilots are training in the east.", SK,
+     "North Korean pilots are training in the east"),                                     # 's body
+    ("", "North Korean engineers are building barracks near the front, according to US officials.", US,
+     "North Korean engineers are building barracks near the front"),                      # according to
+    ("North Korean units reach the front: Kyiv", "", UA, "North Korean units reach the front"),  # headline
+    ("Washington warns North Korean soldiers will be targets", "", US, "North Korean soldiers will be targets"),
+])
+def test_speaker_is_attributed_by_every_pattern(title, text, actor, words):
+    got = said(title, text)
+    assert [a for a, _ in got] == [actor]
+    assert words in got[0][1]
+
+
+def test_a_story_without_speakers_attributes_nothing_to_them():
+    assert said("Seoul demands North Korean soldiers leave the front at once", story=STORY) == []
+
+
+@pytest.mark.parametrize("sentence", [
+    "North Korean soldiers are fighting in Ukraine, officials said.",               # a place, not a speaker
+    "North Korean soldiers captured in Ukraine said they were told it was training.",
+    "Two North Korean soldiers sent to Russia told reporters they were tricked.",
+    "The Washington Post reported that North Korean soldiers are near the front.",  # a longer name
+    "North Korean soldiers were sent to help Ukraine's enemy, reports said.",
+    "Kim's South Korea policy is failing, North Korean defectors said.",
+])
+def test_a_place_or_a_longer_name_is_no_speaker(sentence):
+    assert [a for a, _ in said("", sentence) if a.startswith("other:")] == []
+
+
+def test_tracked_actor_in_the_same_sentence_wins():
+    assert [a for a, _ in said("", "The US and NATO confirmed North Korean soldiers are in Russia.")] == ["nato"]
+    assert [a for a, _ in said("", "NATO and the US confirmed North Korean soldiers are in Russia.")] == ["nato"]
+    assert [a for a, _ in said("", "Washington believes North Korean soldiers are in Russia, Blinken said.")] == [
+        "blinken"]
+    assert [a for a, _ in said("", "Kirby said the US believes North Korean soldiers are in Russia.")] == ["kirby"]
+    assert [a for a, _ in said("", "South Korea's spy agency said North Korean soldiers are in Russia.")] == ["nis"]
+
+
+def test_a_speakers_own_actor_in_the_item_takes_its_statement_and_figures():
+    item = Item(feed_url="https://example.org/rss", id="1", link="https://example.org/a", published=None,
+                title="South Korea says 2,000 North Korean soldiers are in Russia",
+                text="South Korea's spy agency said the soldiers would soon be sent to the front.")
+    st, fig = extract(item, Match("nk", True, 90, 75), SPEAKING)
+    assert [s.actor for s in st] == ["nis"]
+    assert [(f.value, f.source) for f in fig] == [(2000, "nis")]
+    # not its own actor: both speak
+    assert [a for a, _ in said("US says North Korean soldiers are in Russia",
+                               "South Korea's spy agency said North Korean soldiers are in Russia.")] == [US, "nis"]
+
+
+def test_speaker_figure_source_and_a_tracked_source_wins_over_it():
+    item = Item(feed_url="https://example.org/rss", id="1", link="https://example.org/a", published=None,
+                title="Seoul says 3,000 North Korean soldiers are in Russia",
+                text="About 3,000 North Korean soldiers are in Russia, Blinken said.")
+    _, fig = extract(item, Match("nk", True, 90, 75), SPEAKING)
+    assert [(f.value, f.source) for f in fig] == [(3000, "blinken")]
+    _, fig = extract(Item(feed_url="", id="2", title="Seoul says 3,000 North Korean soldiers are in Russia", text="",
+                          link=None, published=None), Match("nk", True, 90, 75), SPEAKING)
+    assert [(f.value, f.source) for f in fig] == [(3000, SK)]
+
+
+def test_speakers_never_make_an_item_relevant_nor_are_matched_actors():
+    from pathlib import Path
+
+    from monitor.config import load_story
+    from monitor.match import match
+
+    shipped = load_story(Path(__file__).parent.parent / "config" / "stories" / "nk-troops-kursk.toml")
+    assert shipped.speakers, "the shipped story declares speakers"
+    bare = Story.model_validate({**shipped.model_dump(), "speakers": []})
+    items = [("US and South Korea say Ukraine and Russia talk in Washington and Seoul", ""),
+             ("Seoul says North Korea launched a missile, US confirms", "Washington and Kyiv condemned it."),
+             ("North Korean troops arrive in Russia, U.S. says", "Ukraine warned of North Korean soldiers at the front.")]
+    for title, text in items:
+        item = Item(feed_url="", id=title, title=title, text=text, link=None, published=None)
+        with_sp, without = match(item, shipped), match(item, bare)
+        assert (with_sp.relevant, with_sp.score, with_sp.actors) == (without.relevant, without.score, without.actors)
+        assert not any(a.startswith("other:") for a in with_sp.actors)
+    assert [match(Item(feed_url="", id=t, title=t, text=x, link=None, published=None), shipped).relevant
+            for t, x in items] == [False, False, True]
+    item = Item(feed_url="", id="3", title=items[2][0], text=items[2][1], link=None, published=None)
+    m = match(item, shipped)
+    assert m.actors == () and [s.actor for s in extract(item, m, shipped)[0]] == [
+        "other:US government", "other:Ukrainian government"]
+
+
+def test_speaker_alert_renders_the_name_without_other_prefix():
+    from monitor import notify, report
+    from monitor.novelty import normalise, statement_alert
+
+    item = Item(feed_url="https://example.org/rss", id="1", link="https://example.org/a", published=None,
+                title="North Korean soldiers are at the front, U.S. confirms", text="", feed_title="Example News")
+    (st,), _ = extract(item, Match("nk", True, 90, 75), SPEAKING)
+    alert = statement_alert(SPEAKING, item, st, normalise(st.text))
+    assert alert.actor == US and alert.key.startswith("nk:statement:other:US government:")
+    title, body = notify.render(alert, "text", names={a.id: a.name for a in SPEAKING.actors})
+    assert title.startswith("New statement: US government: North Korean soldiers are at the front")
+    assert "Said by: US government" in body.splitlines()
+    assert "other:" not in title + body
+    fig = {"value": 3000, "kind": "nk_troops_in_russia", "qualifier": "at least", "source": US}
+    _, body = notify.render(alert.__class__(**{**alert.__dict__, "kind": "figure", "data": {
+        "figure": fig, "previous": {**fig, "value": 1500, "date": "2024-10-18", "outlet": "Example"}}}), "text")
+    assert "Given by: US government" in body and "(US government, 2024-10-18, Example)" in body
+    (timeline,) = report.timelines([{"data": {"statement": alert.data["statement"]}, "actor": US}], SPEAKING)
+    assert timeline.name == "US government"
+
+
+def test_backtest_label_other_name_matches_a_speaker_by_name_or_alias():
+    from monitor.backtest import _label_actor
+
+    assert _label_actor("other:Ukraine", [SPEAKING]) == UA
+    assert _label_actor("other:ukrainian GOVERNMENT", [SPEAKING]) == UA
+    assert _label_actor("other:Seoul", [SPEAKING]) == SK
+    assert _label_actor("other:Kirby", [SPEAKING]) == "kirby"                  # a tracked actor first
+    assert _label_actor("other:House Intelligence chair", [SPEAKING]) == "other:House Intelligence chair"
