@@ -251,27 +251,45 @@ class Store:
         links differ, are two articles (a daily "Morning briefing" under a new URL): both kept.
         Duplicates within one fetch count once.
         """
+        items = list(items)
+        prints = [fingerprint(item) for item in items]
         out: list[Item] = []
         seen: set[str] = set()
         fps: dict[str, bool] = {}  # fingerprint in this fetch -> every item with it had a link
         with self.lock:
-            for item in items:
-                fp = fingerprint(item)
-                keys = {f"id:{item.id}"} | ({f"link:{item.link}"} if item.link else set())
-                if keys & seen or (fp in fps and not (fps[fp] and item.link)):
-                    continue
-                seen |= keys
-                if fp:
-                    fps[fp] = fps.get(fp, True) and bool(item.link)
-                row = self.db.execute(
-                    "SELECT 1 FROM items WHERE feed_url = ? AND item_id = ? UNION ALL "
-                    "SELECT 1 FROM items WHERE link = ? UNION ALL "
-                    "SELECT 1 FROM items WHERE feed_url = ? AND fingerprint = ? AND (link IS NULL OR ? IS NULL) LIMIT 1",
-                    [item.feed_url, item.id, item.link, item.feed_url, fp, item.link],
-                ).fetchone()
-                if row is None:
-                    out.append(item)
+            ids, links, stored_fps = self._known(items, prints)
+        for item, fp in zip(items, prints):
+            keys = {f"id:{item.id}"} | ({f"link:{item.link}"} if item.link else set())
+            if keys & seen or (fp in fps and not (fps[fp] and item.link)):
+                continue
+            seen |= keys
+            if fp:
+                fps[fp] = fps.get(fp, True) and bool(item.link)
+            known_fp = (item.feed_url, fp) in stored_fps and (item.link is None or stored_fps[(item.feed_url, fp)])
+            if (item.feed_url, item.id) not in ids and item.link not in links and not known_fp:
+                out.append(item)
         return out
+
+    def _known(self, items: list[Item], prints: list[str | None]) -> tuple[set, set, dict]:
+        """What the store already has of these items, in a few queries per feed (not one per
+        item): (feed, id) pairs, links, and (feed, fingerprint) -> some stored row has no link."""
+        ids: set[tuple[str, str]] = set()
+        links: set[str] = set()
+        stored_fps: dict[tuple[str, str], bool] = {}
+        by_feed: dict[str, list[tuple[Item, str | None]]] = {}
+        for item, fp in zip(items, prints):
+            by_feed.setdefault(item.feed_url, []).append((item, fp))
+        for url, pairs in by_feed.items():
+            for chunk in _chunks(list({i.id for i, _ in pairs})):
+                ids.update((url, r[0]) for r in self.db.execute(
+                    f"SELECT item_id FROM items WHERE feed_url = ? AND item_id IN ({_marks(chunk)})", [url, *chunk]))
+            for chunk in _chunks(list({fp for _, fp in pairs if fp})):
+                stored_fps.update(((url, r[0]), bool(r[1])) for r in self.db.execute(
+                    "SELECT fingerprint, MAX(link IS NULL) FROM items WHERE feed_url = ? "
+                    f"AND fingerprint IN ({_marks(chunk)}) GROUP BY fingerprint", [url, *chunk]))
+        for chunk in _chunks(list({i.link for i in items if i.link})):
+            links.update(r[0] for r in self.db.execute(f"SELECT link FROM items WHERE link IN ({_marks(chunk)})", chunk))
+        return ids, links, stored_fps
 
     def find_item(self, link: str) -> Item | None:
         with self.lock:
@@ -296,39 +314,47 @@ class Store:
         """Items, matches, events, sources, deliveries and feed state: all or nothing."""
         r = w.result
         stamp = now()
+        # Rows are written with executemany, a batch per run of items whose row id nobody needs:
+        # one call into SQLite (and one release of the GIL) per batch, not per row. Relevant
+        # items, and any item an event or a source points at, are inserted one by one for their id.
+        need = set(w.matches) | {a.item_id for a in w.alerts if a.item_id} | {i.id for _, i in w.repeats}
         with self.lock, self.db.atomic():
             rowids: dict[str, int] = {}
+            batch: list[list[Any]] = []
+            new = 0
             for item in w.items:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO items (feed_url, item_id, link, title, text, published, "
-                    "authors, feed_title, fetched_at, relevant, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    [item.feed_url, item.id, item.link, item.title, item.text, _iso(item.published),
-                     json.dumps(list(item.authors)), item.feed_title, stamp,
-                     1 if w.matches.get(item.id) else 0, fingerprint(item)],
-                )
+                row = [item.feed_url, item.id, item.link, item.title, item.text, _iso(item.published),
+                       json.dumps(list(item.authors)), item.feed_title, stamp,
+                       1 if w.matches.get(item.id) else 0, fingerprint(item)]
+                if item.id not in need:
+                    batch.append(row)
+                    continue
+                new += self._insert_items(batch)
+                batch = []
+                cur = self.db.execute(_INSERT_ITEM, row)
                 if cur.rowcount:
                     rowids[item.id] = cur.lastrowid
-            for item_id, matches in w.matches.items():
-                if item_id not in rowids:
-                    continue
-                for m in matches:
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO matches (item, story, score, actors, claims, hits) "
-                        "VALUES (?,?,?,?,?,?)",
-                        [rowids[item_id], m.story, m.score, json.dumps(list(m.actors)),
-                         json.dumps(list(m.claims)), json.dumps([asdict(h) for h in m.hits])],
-                    )
+                    new += 1
+            new += self._insert_items(batch)
+            self.db.conn.executemany(
+                "INSERT OR REPLACE INTO matches (item, story, score, actors, claims, hits) VALUES (?,?,?,?,?,?)",
+                [[rowids[item_id], m.story, m.score, json.dumps(list(m.actors)), json.dumps(list(m.claims)),
+                  json.dumps([asdict(h) for h in m.hits])]
+                 for item_id, matches in w.matches.items() if item_id in rowids for m in matches])
             for a in w.alerts:
                 self._insert_event(a, rowids.get(a.item_id or ""), stamp)
             for key, item in w.repeats:
                 self._add_source(key, rowids.get(item.id), item.link, item.feed_title, stamp)
-            for key, target in w.deliveries:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO deliveries (event, target, next_attempt, created_at) "
-                    "VALUES (?,?,?,?)",
-                    [key, target, stamp, stamp],
-                )
-            self._update_feed(r, len(rowids), stamp, w.feed_update)
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO deliveries (event, target, next_attempt, created_at) VALUES (?,?,?,?)",
+                [[key, target, stamp, stamp] for key, target in w.deliveries])
+            self._update_feed(r, new, stamp, w.feed_update)
+
+    def _insert_items(self, rows: list[list[Any]]) -> int:
+        """Insert item rows in one executemany; the number actually inserted (not ignored)."""
+        if not rows:
+            return 0
+        return self.db.conn.executemany(_INSERT_ITEM, rows).rowcount
 
     def _insert_event(self, a: Alert, item_rowid: int | None, stamp: str) -> None:
         self.db.execute(
@@ -528,6 +554,20 @@ class Store:
         """Read-only ad-hoc queries for the dashboard."""
         with self.lock:
             return iter(list(self.db.query(sql, list(args))))
+
+
+_INSERT_ITEM = ("INSERT OR IGNORE INTO items (feed_url, item_id, link, title, text, published, authors, "
+                "feed_title, fetched_at, relevant, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+
+
+def _chunks(values: list, size: int = 500) -> Iterator[list]:
+    """`values` in slices small enough for one statement's bound parameters (old SQLite: 999)."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _marks(values: list) -> str:
+    return ",".join("?" * len(values))
 
 
 def fingerprint(item: Item) -> str | None:
