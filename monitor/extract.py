@@ -26,7 +26,9 @@ Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seou
 Statements (one per attributed sentence)
     forward      ACTOR [up to 4 words | 's spokesperson | , appositive ,] VERB [that] CLAUSE
                  "South Korea's spy agency said ...", "Maria Zakharova, a spokeswoman for the
-                 Russian Foreign Ministry, described ...", "Kirby told reporters that ..."
+                 Russian Foreign Ministry, described ...", "Kirby told reporters that ...";
+                 after "tell", up to 4 words of whom before they/he/she/it/we/that/there
+                 ("Seoul told Russia's ambassador they ...") are not the statement
     inverted     CLAUSE, VERB ACTOR          "North Korea sending troops, says South Korea"
     trailing     CLAUSE, ACTOR VERB [day].   "..., South Korea's spy agency said."
     according    CLAUSE, according to [a/an/the] [up to 3 words] ACTOR
@@ -269,6 +271,7 @@ _CLAUSE_LEAD = re.compile(
     r"(?:[A-Z]\w+\s+){0,2}(?:TV|television|radio|News|reporters))\b))+",
     re.I,
 )
+_TOLD_WHOM = re.compile(r"^\s*(?:[\w’'.-]+\s+){1,4}?(?=(?:that|they|he|she|it|we|I|there|North|South)\b)")
 _TRAILING = re.compile(rf"^(?:\s*(?:{_AUX}|today|yesterday))*\s*[.!?…]*\s*$", re.I)
 _ACCORDING = re.compile(r"\baccording\s+to\s+(?:an?\s+|the\s+)?(?:[\w\-’']+\s+){0,3}$", re.I)
 _QUOTES = re.compile(r"“([^”]{3,}?)”|\"([^\"]{3,}?)\"|‘([^‘’]{3,}?)’(?![a-z])|(?<![\w])'([^']{3,}?)'(?![\w])")
@@ -337,6 +340,8 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     after = sent[v.end() :]
     lead = _CLAUSE_LEAD.match(after)
     clause = after[lead.end() :] if lead else after
+    told = _TOLD_WHOM.match(clause) if not lead and re.match(r"tel|told", v.group(0), re.I) else None
+    clause = clause[told.end() :] if told else clause  # "told Russia's ambassador they are ..."
     first = speakers[-1]
     head = sent[: first.start]
     trailing = bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3

@@ -333,6 +333,13 @@ def test_speaker_is_attributed_by_every_pattern(title, text, actor, words):
     assert words in got[0][1]
 
 
+def test_told_whom_is_not_the_statement():
+    assert said("", "South Korea told Russia's ambassador they would answer North Korean troop moves.") == [
+        (SK, "they would answer North Korean troop moves")]
+    assert said("", "Kirby told reporters that North Korean soldiers are in Russia.") == [
+        ("kirby", "North Korean soldiers are in Russia")]
+
+
 def test_a_story_without_speakers_attributes_nothing_to_them():
     assert said("Seoul demands North Korean soldiers leave the front at once", story=STORY) == []
 
