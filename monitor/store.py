@@ -68,6 +68,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS items_feed_item ON items (feed_url, item_id);
 CREATE UNIQUE INDEX IF NOT EXISTS items_link ON items (link) WHERE link IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_fetched ON items (fetched_at);
 CREATE INDEX IF NOT EXISTS items_fingerprint ON items (feed_url, fingerprint);
+CREATE INDEX IF NOT EXISTS items_relevant ON items (relevant);
 CREATE TABLE IF NOT EXISTS matches (
     item INTEGER NOT NULL REFERENCES items (id) ON DELETE CASCADE,
     story TEXT NOT NULL,
@@ -96,6 +97,7 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_story ON events (story, created_at);
+CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
 CREATE TABLE IF NOT EXISTS event_sources (
     event TEXT NOT NULL REFERENCES events (key),
     item INTEGER,
@@ -104,6 +106,7 @@ CREATE TABLE IF NOT EXISTS event_sources (
     seen_at TEXT NOT NULL,
     PRIMARY KEY (event, link)
 );
+CREATE INDEX IF NOT EXISTS event_sources_item ON event_sources (item);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     event TEXT NOT NULL REFERENCES events (key),
@@ -118,6 +121,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS deliveries_event_target ON deliveries (event, target);
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt);
+CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, state, sent_at);
 """
 
 _MIGRATIONS: dict[int, str] = {
@@ -303,6 +307,8 @@ class Store:
         if story:
             sql += "WHERE matches.story = ? "
             args.append(story)
+        elif relevant_only:  # walks items_relevant newest first and stops at `limit`
+            sql += "WHERE items.relevant = 1 "
         sql += "ORDER BY items.id DESC LIMIT ?"
         args.append(limit)
         with self.lock:
@@ -545,8 +551,9 @@ class Store:
     def prune(self, older_than: str) -> int:
         """Delete non-relevant items fetched before `older_than`; never events or relevant items."""
         with self.lock, self.db.atomic():
+            # "+relevant": the range on items_fetched, not items_relevant (relevant = 0 is most rows)
             cur = self.db.execute(
-                "DELETE FROM items WHERE relevant = 0 AND fetched_at < ? "
+                "DELETE FROM items WHERE +relevant = 0 AND fetched_at < ? "
                 "AND id NOT IN (SELECT item FROM event_sources WHERE item IS NOT NULL)", [older_than])
             return cur.rowcount
 
