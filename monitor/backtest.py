@@ -139,7 +139,8 @@ def evaluate(item: Item, matches: Sequence[Match], stories: Sequence[Story] = ()
         statements, figures = extract(item, best, story) if best.relevant else ([], [])
         record["statements"] = [{"actor": s.actor, "text": s.text, "claim": s.claim} for s in statements]
         record["figures"] = [{"value": f.value, "kind": f.kind, "qualifier": f.qualifier, "source": f.source}
-                             | ({"high": f.high} if f.high is not None else {}) for f in figures]
+                             | ({"high": f.high} if f.high is not None else {})
+                             | ({"measure": f.measure} if f.measure else {}) for f in figures]
     if len(matches) > 1:
         record["stories"] = {
             m.story: {"relevant": m.relevant, "score": m.score, "actors": list(m.actors), "claims": list(m.claims)}
@@ -284,6 +285,8 @@ def event(alert: Alert) -> dict[str, Any]:
                          "previous": {k: prev[k] for k in ("value", "qualifier", "source", "date")} if prev else None}
         if f.get("high") is not None:
             out["figure"]["high"] = f["high"]
+        if f.get("measure"):
+            out["figure"]["measure"] = f["measure"]
         if alert.data.get("disagreement"):
             out["figure"]["disagreement"] = [{k: d[k] for k in ("value", "source", "date", "link")}
                                              for d in alert.data["disagreement"]]

@@ -372,6 +372,10 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
     for i, fig in enumerate(story.known.figures):
         if fig.kind not in kinds:
             problems.append(f"{path}: known.figures[{i}].kind: unknown figure kind {fig.kind!r}. Hint: one of {sorted(kinds)}")
+        measures = next((list(k.measures) for k in story.figures if k.id == fig.kind), [])
+        if fig.measure is not None and fig.measure not in measures:
+            problems.append(f"{path}: known.figures[{i}].measure: {fig.measure!r} is not a measure of {fig.kind!r}. "
+                            f"Hint: one of {measures}")
     for i, st in enumerate(story.known.statements):
         if st.actor not in actor_ids:
             problems.append(f"{path}: known.statements[{i}].actor: unknown actor {st.actor!r}. Hint: use an id from [[actors]]")

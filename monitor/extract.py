@@ -70,10 +70,23 @@ Figures
                  clause (between commas, semicolons, dashes, "and most/some/the ..."); a kind
                  without context is the
                  default. So order kinds specific first: casualties, Kursk, then Russia.
+      measure    for a kind with `measures` (killed / wounded / captured / casualties), the
+                 measure whose term is in the number's clause, the longest term where terms
+                 overlap ("killed or wounded" is casualties); of several, the predicate after
+                 the counted noun ("two wounded soldiers were captured": captured), then the
+                 noun itself ("1,000 casualties"), a verb before the number ("Ukraine captures
+                 two soldiers"), a word between ("two wounded soldiers"); none found: None
+      list       a number with no noun of its own right after a measured figure, joined by
+                 a comma, "and" or "or" (a qualifier and "in fighting" may come between), and
+                 followed by a term of another measure, shares the figure's noun and kind:
+                 "100 North Korean troops killed, 1,000 wounded", "... had been killed and
+                 about 1,000 wounded" (1,000 wounded). Not when it has a noun of its own ("12
+                 wounded civilians") or repeats a measure ("..., and 12 killed in a strike": another
+                 event); "12 killed in a strike" alone is no figure (no noun, no subject)
     Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages,
     and numbers whose noun is not a figure noun. The figure's source is the sentence's speaker
-    (the statement attribution above), else None. One figure per (kind, value) per item, with
-    a source if any sentence gives one, a tracked actor rather than a speaker.
+    (the statement attribution above), else None. One figure per (kind, value, measure) per
+    item, with a source if any sentence gives one, a tracked actor rather than a speaker.
 """
 
 from __future__ import annotations
@@ -580,11 +593,26 @@ def figures_in(
     """
     out: list[Figure] = []
     masked = _mask(sent, skip)
+    # a list in progress: the measured figure's kind, where its measure word ends, the measures so far
+    listed: tuple[FigureKind, int, set[str | None]] | None = None
     for n in numbers(sent):
-        kind = _kind(masked, n, story, title_subject)
+        kind_id = _kind(masked, n, story, title_subject)
+        measure, term_end = None, None
+        kind = next((k for k in story.figures if k.id == kind_id), None)
+        if kind is not None and kind.measures:
+            measure, term_end = _measure(masked, n, kind)
+            listed = (kind, term_end, {measure}) if term_end is not None else None
+        elif kind is None and listed is not None:
+            measure, term_end = _coordinated(masked, n, listed[0], listed[1])
+            if measure is None or measure in listed[2]:  # "12 killed in a strike" after "100 killed" is another event
+                kind, listed = None, None
+            else:
+                kind, listed = listed[0], (listed[0], term_end, listed[2] | {measure})
+        else:
+            listed = None
         if kind is not None:
-            out.append(Figure(kind=kind, value=n.value, sentence=sent, high=n.high,
-                              qualifier=n.qualifier, source=source))
+            out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
+                              qualifier=n.qualifier, source=source, measure=measure))
     return out
 
 
@@ -648,10 +676,86 @@ def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
 
 
 def _clause(sent: str, n: _Num) -> str:
+    left, right = _clause_span(sent, n)
+    return sent[left:right]
+
+
+def _clause_span(sent: str, n: _Num) -> tuple[int, int]:
     cuts = [m.start() for m in _CLAUSE_SPLIT.finditer(sent)]
     left = max([c for c in cuts if c < n.start], default=0)
     right = min([c for c in cuts if c >= n.end], default=len(sent))
-    return sent[left:right]
+    return left, right
+
+
+def _measure(sent: str, n: _Num, kind: FigureKind) -> tuple[str | None, int | None]:
+    """What the number measures ("killed", "wounded", ...) by the kind's `measures` terms in its
+    clause, and where that word ends when it comes after the number (else None).
+
+    The longest term wins where terms overlap ("killed or wounded" over "killed"). Where the
+    clause has several: the predicate after the counted noun ("two wounded soldiers were
+    captured": captured), the noun itself ("1,000 casualties"), a verb before the number
+    ("Ukraine captures two soldiers"), a word between number and noun ("two wounded soldiers").
+    """
+    left, right = _clause_span(sent, n)
+    found: list[tuple[int, int, str]] = []
+    for name, terms in kind.measures.items():
+        for t in terms:
+            found += [(m.start(), m.end(), name) for m in _term_re(t).finditer(sent)
+                      if left <= m.start() and m.end() <= right]
+    found.sort(key=lambda f: (f[0] - f[1], f[0]))  # longest first
+    kept: list[tuple[int, int, str]] = []
+    for f in found:
+        if not any(f[0] < k[1] and k[0] < f[1] for k in kept):
+            kept.append(f)
+    if not kept:
+        return None, None
+    noun_start, noun_end = _noun_span(sent, n, kind)
+    kept.sort()
+    zones = (
+        [f for f in kept if f[0] >= noun_end],  # the predicate, nearest first
+        [f for f in kept if f[0] < noun_end and f[1] > noun_start],  # the noun
+        [f for f in reversed(kept) if f[1] <= n.start],  # before the number, nearest first
+        [f for f in kept if n.end <= f[0] and f[1] <= noun_start],  # between number and noun
+    )
+    best = next(z[0] for z in zones if z)
+    return best[2], (best[1] if best[0] >= n.end else None)
+
+
+def _noun_span(sent: str, n: _Num, kind: FigureKind) -> tuple[int, int]:
+    """The counted noun after the number ("100 North Korean troops"), or the number's end."""
+    nouns = "|".join(re.escape(x) for x in sorted(kind.nouns, key=len, reverse=True))
+    m = re.match(rf"^(?:-strong)?(?:\s+[A-Za-z][\w.’'-]*){{0,5}}?\s+({nouns})\b", sent[n.end:], re.I) if nouns else None
+    return (n.end + m.start(1), n.end + m.end(1)) if m else (n.end, n.end)
+
+
+_COORD_GAP = re.compile(
+    r"(?:\s+(?:in|on|near|during|since|at|by)(?:\s+[A-Za-z][\w’'-]*){1,4})?"  # "killed in fighting"
+    r"\s*(?:,\s*(?:and|or)?|and|or|&)\s*(?:(?:another|a\s+further|further)\s+)?", re.I)
+_COORD_AUX = re.compile(r"\s+(?:(?:were|was|are|is|been|have\s+been|had\s+been|more|others?)\s+)*")
+_NOT_SHARED = re.compile(r"\s+(?:people|civilians|children|residents|workers|citizens|others)\b", re.I)
+
+
+def _coordinated(sent: str, n: _Num, kind: FigureKind, prev_end: int) -> tuple[str | None, int | None]:
+    """A number with no noun of its own in a list right after a measured figure shares its noun
+    ("100 North Korean troops killed, 1,000 wounded", "... killed and about 1,000 wounded"):
+    only the coordinator (and the number's qualifier) between the earlier measure word and the
+    number, and a measure word right after it, not followed by another noun ("12 wounded
+    civilians"). Returns (measure, where its word ends), or (None, None)."""
+    gap = sent[prev_end:n.start]
+    for _, r in _QUAL_RE:
+        q = r.search(gap)
+        if q:
+            gap = gap[:q.start()]
+            break
+    lead = _COORD_AUX.match(sent, n.end)
+    if not _COORD_GAP.fullmatch(gap) or lead is None:
+        return None, None
+    for t, name in sorted(((t, name) for name, terms in kind.measures.items() for t in terms),
+                          key=lambda p: -len(p[0])):
+        m = _term_re(t).match(sent, lead.end())
+        if m:
+            return (None, None) if _NOT_SHARED.match(sent, m.end()) else (name, m.end())
+    return None, None
 
 
 def _has(text: str, term: str) -> bool:
@@ -669,7 +773,7 @@ def _term_re(term: str) -> re.Pattern[str]:
 def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], list[Figure]]:
     """Statements by tracked actors and figures about the story, title first, each once."""
     statements: list[Statement] = []
-    figures: dict[tuple[str, int], Figure] = {}
+    figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
     title_subject = any(_has(item.title, t) for k in story.figures for t in k.subjects)
     for field, text in (("title", item.title), ("text", item.text)):
@@ -685,7 +789,7 @@ def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], li
             said = {a.actor for a in atts}
             skip = tuple((m.start, m.end) for m in (*local, *(m for m in local_sp if m.actor in said)))
             for f in figures_in(s.text, story, source, title_subject, skip):
-                key = (f.kind, f.value)
+                key = (f.kind, f.value, f.measure)
                 if key not in figures or _better_source(f.source, figures[key].source):
                     figures[key] = f
     return _speaking_for(statements, list(figures.values()), story)

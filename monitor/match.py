@@ -31,6 +31,10 @@ Finding an alias or term (a "phrase")
     a five-letter word, one changed in a nine-letter word. Look-alikes that differ in a first
     letter or a short word ("South Korean" vs "North Korean", "Kirk" vs "Kirby") never open a
     candidate.
+    The spelling key drops a plural "s", so "troop deployment" finds "troops". A concept term
+    listed in its concept's `plural_only` ("forces") is plural only: its singular in the text
+    ("entered into force", "use of force") is another word; `monitor explain` shows the hit as
+    ignored and it earns nothing.
 
 Actors
     Every alias that hits names the actor. Aliases listed in `ambiguous` (a bare surname, a
@@ -99,6 +103,7 @@ class Phrase:
     fuzzy: bool  # long enough to be matched fuzzily
     ambiguous: bool = False
     token_list: list[str] = field(default_factory=list, compare=False)  # tokens, for slice compares
+    plural_only: bool = False  # a concept term whose singular is another word ("forces" / "into force")
 
 
 class Candidates(NamedTuple):
@@ -210,6 +215,7 @@ def _concepts(story: Story) -> tuple[Concept, ...]:
 def _compile(story: Story) -> CompiledStory:
     m = story.matching
     specs: list[tuple[str, str, str, bool]] = []
+    plural_only = {(c.id, t) for c in _concepts(story) for t in c.plural_only}
     for actor in story.actors:
         names = dict.fromkeys([actor.name, *actor.aliases, *actor.ambiguous])
         specs += [("actor", actor.id, a, a in actor.ambiguous) for a in names]
@@ -228,7 +234,8 @@ def _compile(story: Story) -> CompiledStory:
             continue
         joined = "".join(toks)
         phrases.append(Phrase(kind, ref, text, toks, joined, "".join(normalize.key(t) for t in toks),
-                              len(joined) >= m.fuzzy_min_length, ambiguous, list(toks)))
+                              len(joined) >= m.fuzzy_min_length, ambiguous, list(toks),
+                              plural_only=kind == "concept" and (ref, text) in plural_only))
 
     by_token: dict[str, list[int]] = defaultdict(list)
     by_key: dict[str, list[int]] = defaultdict(list)
@@ -260,6 +267,7 @@ class _Found:
     end: int
     sentence: int
     score: float
+    singular: bool = False  # the singular of a plural-only term: shown, not counted
 
 
 def _score_window(p: Phrase, norms: list[str], fuzzy_min: float) -> float:
@@ -320,7 +328,8 @@ def _find(compiled: CompiledStory, name: str, toks: normalize.Tokens, positions:
                         best, best_w = s, w
             if best >= fuzzy_min:
                 start, end = toks.span(i)[0], toks.span(i + best_w - 1)[1]
-                found.append(_Found(p, name, start, end, toks.sentence(i), best))
+                singular = p.plural_only and best < _EXACT and norms[i + best_w - 1] == p.tokens[-1][:-1]
+                found.append(_Found(p, name, start, end, toks.sentence(i), best, singular))
     return found
 
 
@@ -367,13 +376,14 @@ def _best_per_span(found: list[_Found]) -> list[_Found]:
 def _decide(compiled: CompiledStory, found: list[_Found], texts: dict[str, str]) -> Match:
     story, m = compiled.story, compiled.story.matching
     found = _best_per_span(found)
-    concept_hits = [f for f in found if f.phrase.kind == "concept"]
+    concept_hits = [f for f in found if f.phrase.kind == "concept" and not f.singular]
     present = {f.phrase.ref for f in concept_hits}
     required = [c.id for c in compiled.concepts if c.required]
     context = all(r in present for r in required) if required else bool(present)
     reasons: list[str] = []
     hits, actors, actor_best = _actor_hits(found, texts, context)
-    hits += [_hit(f, texts) for f in concept_hits]
+    hits += [_hit(f, texts, False, f"singular of plural-only term {f.phrase.text!r}: another word") if f.singular
+             else _hit(f, texts) for f in found if f.phrase.kind == "concept"]
     claim_hits, claims = _claim_hits(found, texts, context)
     excluded = [f for f in found if f.phrase.kind == "exclude"]
     hits += claim_hits + [_hit(f, texts) for f in excluded]

@@ -107,6 +107,7 @@ class Figure:
     high: int | None = None  # upper end of a range
     qualifier: str | None = None  # "about" | "at least" | "up to" | "more than" | "exact" | None
     source: str | None = None  # actor id
+    measure: str | None = None  # what a kind with `measures` counts: "killed" | "wounded" | ...
 
 
 @dataclass(frozen=True)

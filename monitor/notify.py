@@ -301,7 +301,8 @@ def _message(a: Alert, sources: int, names: dict[str, str]) -> _Message:
     elif a.kind == "figure" and fig:
         text = fig.get("sentence") or a.body
         others = [_previous(x, names) for x in d.get("disagreement") or []]
-        facts = [("Figure", _figure(fig)), ("Given by", _who(names, fig.get("source"))),
+        measure = f" {fig['measure']}" if fig.get("measure") else ""  # "at least 100 killed"
+        facts = [("Figure", _figure(fig) + measure), ("Given by", _who(names, fig.get("source"))),
                  ("Previous", _previous(d.get("previous"), names)), ("Other sources", "; ".join(others))]
     elif a.kind in OPS_KINDS:
         facts = [("Feed", a.feed_url)]

@@ -21,17 +21,21 @@ A statement is the same as an earlier one by the same actor when
       claims or take opposite stances: one briefing, many write-ups quoting different lines.
   Several statements by one actor in one item are one novelty (title and text report the same
   remarks).
-A figure is the same as an earlier one when its kind matches and its value (and the high end of
-a range) is equal, or, when either is qualified "about", within ABOUT_TOLERANCE (5%). Its
-qualifier ("at least 3,000" after "3,000") does not make it new.
+A figure is the same as an earlier one when its kind and measure match and its value (and the
+high end of a range) is equal, or, when either is qualified "about", within ABOUT_TOLERANCE (5%).
+Its qualifier ("at least 3,000" after "3,000") does not make it new. The measure (kinds with
+`measures`: "killed", "wounded", "captured", "casualties") makes a separate series: 100 killed
+after 2 captured has no previous value and no disagreement; the title names it ("NK casualties
+(killed): at least 100").
 
-Keys are stable: `{story}:figure:{kind}:{value}[-{high}]` and
+Keys are stable: `{story}:figure:{kind}[:{measure}]:{value}[-{high}]` and
 `{story}:statement:{actor}:{sha1 of the normalised words, 12 hex}`; known facts get the same
 kind of key, so a store that was told about one would treat it the same way.
 
-Figure alerts carry the previous value of the kind (the last one seen, known facts included)
-and who gave it, and, when a different source gave a different value of the same kind within
-the kind's `disagree_days` (default 3), the disagreement with both sources.
+Figure alerts carry the previous value of the kind and measure (the last one seen, known facts
+included) and who gave it, and, when a different source gave a different value of the same kind
+and measure within the kind's `disagree_days` (default 3), the disagreement with both sources.
+The alert's data has the figure's `measure` when it has one.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class SeenFigure:
     date: datetime | None = None
     outlet: str = ""
     link: str | None = None
+    measure: str | None = None  # "killed" | "wounded" | ..., for kinds with measures
 
 
 @dataclass
@@ -107,8 +112,9 @@ class Ledger:
             ledger.add_statement(SeenStatement(key, k.actor, words, k.claim, k.stance, _date(k.date)))
             ledger.known_keys.add(key)
         for f in story.known.figures:
-            key = figure_key(story.id, f.kind, f.value, None)
-            ledger.add_figure(SeenFigure(key, f.kind, f.value, None, f.qualifier, f.source, _date(f.date), "known"))
+            key = figure_key(story.id, f.kind, f.value, None, f.measure)
+            ledger.add_figure(SeenFigure(key, f.kind, f.value, None, f.qualifier, f.source, _date(f.date), "known",
+                                         measure=f.measure))
             ledger.known_keys.add(key)
         return ledger
 
@@ -126,7 +132,7 @@ class Ledger:
             elif a.kind == "figure" and "figure" in a.data:
                 f = a.data["figure"]
                 ledger.add_figure(SeenFigure(a.key, f["kind"], int(f["value"]), f.get("high"), f.get("qualifier"),
-                                             f.get("source"), a.published, a.outlet, a.link))
+                                             f.get("source"), a.published, a.outlet, a.link, f.get("measure")))
         return ledger
 
     def add_statement(self, s: SeenStatement) -> None:
@@ -141,8 +147,12 @@ class Ledger:
                 return seen
         return None
 
+    def series(self, fig: Figure) -> list[SeenFigure]:
+        """The figures already seen of this figure's kind and measure, oldest first."""
+        return [s for s in self.figures.get(fig.kind, []) if s.measure == fig.measure]
+
     def same_figure(self, fig: Figure) -> SeenFigure | None:
-        return next((s for s in self.figures.get(fig.kind, []) if _same_figure(s, fig)), None)
+        return next((s for s in self.series(fig) if _same_figure(s, fig)), None)
 
 
 @dataclass(frozen=True)
@@ -188,7 +198,7 @@ def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement]
             continue
         alert = figure_alert(story, item, fig, ledger)
         ledger.add_figure(SeenFigure(alert.key, fig.kind, fig.value, fig.high, fig.qualifier, fig.source,
-                                     when, alert.outlet, item.link))
+                                     when, alert.outlet, item.link, fig.measure))
         new.append(alert)
     return Decision(new, repeats, known)
 
@@ -207,7 +217,7 @@ def _same_statement(seen: SeenStatement, st: Statement, words: str, when: dateti
 
 
 def _same_figure(seen: SeenFigure, fig: Figure) -> bool:
-    if seen.kind != fig.kind:
+    if seen.kind != fig.kind or seen.measure != fig.measure:
         return False
     if seen.value == fig.value and seen.high == fig.high:
         return True
@@ -250,8 +260,9 @@ def statement_key(story: str, actor: str, words: str) -> str:
     return f"{story}:statement:{actor}:{hashlib.sha1(words.encode()).hexdigest()[:12]}"
 
 
-def figure_key(story: str, kind: str, value: int, high: int | None) -> str:
-    return f"{story}:figure:{kind}:{value}" + (f"-{high}" if high is not None else "")
+def figure_key(story: str, kind: str, value: int, high: int | None, measure: str | None = None) -> str:
+    what = f"{kind}:{measure}" if measure else kind
+    return f"{story}:figure:{what}:{value}" + (f"-{high}" if high is not None else "")
 
 
 def outlet(item: Item) -> str:
@@ -286,9 +297,11 @@ def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert
     label = (kind.label or kind.description) if kind else fig.kind
     days = kind.disagree_days if kind else 3.0
     source = outlet(item)
-    seen = ledger.figures.get(fig.kind, [])
+    seen = ledger.series(fig)
     prev = seen[-1] if seen else None
     disagree = _disagreements(seen, fig, item.published, days)
+    if fig.measure:
+        label += f" ({fig.measure})"
     title = f"{label}: {_value(fig.value, fig.high, fig.qualifier)}"
     if fig.source:
         title += f" ({_name(story, fig.source)})"
@@ -303,12 +316,13 @@ def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert
         lines.append(f"Other source: {_value(d.value, d.high, d.qualifier)}{_who(story, d)}"
                      + (f" via {d.outlet}: {d.link}" if d.link else ""))
     return Alert(
-        key=figure_key(story.id, fig.kind, fig.value, fig.high), story=story.id, kind="figure",
+        key=figure_key(story.id, fig.kind, fig.value, fig.high, fig.measure), story=story.id, kind="figure",
         title=title, body="\n".join(lines), link=item.link, outlet=source, item_id=item.id,
         feed_url=item.feed_url, actor=fig.source, published=item.published,
         data={
             "figure": {"value": fig.value, "high": fig.high, "kind": fig.kind, "qualifier": fig.qualifier,
-                       "source": fig.source, "sentence": fig.sentence},
+                       "source": fig.source, "sentence": fig.sentence}
+            | ({"measure": fig.measure} if fig.measure else {}),
             "previous": _seen_dict(prev) if prev else None,
             "disagreement": [_seen_dict(d) for d in disagree],
             "evidence": _evidence(item, source, fig.sentence),

@@ -5,7 +5,8 @@ autoescaping on: every piece of feed text (titles, quotes, outlet names, links) 
 escaped, and links are kept only when they are http(s).
 
 The figure chart is an inline SVG computed here (no JavaScript library, no CDN), so the same
-markup works in the live dashboard and in the self-contained report file:
+markup works in the live dashboard and in the self-contained report file. One chart per figure
+kind, and per measure for kinds with measures ("NK casualties (killed)", "... (wounded)"):
 
     x  the time the figure was published (else when we first stored it), UTC
     y  the value, from 0; a range ("10,000-12,000") is drawn as a bar from low to high
@@ -220,7 +221,8 @@ def _actor_name(story: Story, actor_id: Any) -> str:
 
 
 def charts(events: Iterable[dict], story: Story) -> list[Chart]:
-    by_kind: dict[str, list[Point]] = {}
+    """One chart per figure kind, and per measure for kinds with measures ("NK casualties (killed)")."""
+    by_kind: dict[tuple[str, str], list[Point]] = {}
     for e in events:
         d = _figure_data(e.get("data") or {})
         value = d.get("value")
@@ -230,20 +232,21 @@ def charts(events: Iterable[dict], story: Story) -> list[Chart]:
         prev = (e.get("data") or {}).get("previous")
         prev_text = figure_text(prev.get("value"), prev.get("high"), prev.get("qualifier")) if isinstance(prev, dict) \
             else _num(prev) if prev is not None else ""
-        kind = str(d.get("kind") or "figure")
+        kind = (str(d.get("kind") or "figure"), str(d.get("measure") or ""))
         by_kind.setdefault(kind, []).append(Point(
             when=_event_time(e), value=value, high=high, qualifier=d.get("qualifier"),
             source=_actor_name(story, d.get("source") or e.get("actor")), outlet=e.get("outlet") or "",
             link=safe_link(e.get("link")), title=e.get("title") or "", previous=prev_text,
         ))
     order = [k.id for k in story.figures]
-    kinds = sorted(by_kind, key=lambda k: (order.index(k) if k in order else len(order), k))
+    kinds = sorted(by_kind, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))
     out = []
     every = [p.when for pts in by_kind.values() for p in pts]
-    for kind in kinds:
+    for kind, measure in kinds:
         conf = next((k for k in story.figures if k.id == kind), None)
         label = (conf.label or conf.description) if conf else kind
-        chart = Chart(kind, label, sorted(by_kind[kind], key=lambda p: (p.when, p.value)))
+        chart = Chart(f"{kind}-{measure}" if measure else kind, label + (f" ({measure})" if measure else ""),
+                      sorted(by_kind[(kind, measure)], key=lambda p: (p.when, p.value)))
         _layout(chart, min(every), max(every))  # one time axis for every chart of the story
         out.append(chart)
     return out

@@ -83,7 +83,9 @@ class FigureKind(Strict):
 
     A number is of this kind when one of `nouns` follows it (within five words), it is about one
     of `subjects` (not `other_subjects`), and, if `context` is given, a context term is in the
-    number's clause. A kind without `context` is the default for its nouns. See extract.py.
+    number's clause. A kind without `context` is the default for its nouns. With `measures`,
+    a figure also says what it measures (killed, wounded, ...), and novelty compares only figures
+    of the same kind and measure. See extract.py and novelty.py.
     """
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
@@ -100,11 +102,17 @@ class FigureKind(Strict):
     disagree_days: float = Field(
         default=3, ge=0, description="Different values from other sources within this many days disagree."
     )
+    measures: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="What a figure of this kind measures, by the words of its clause: {killed = ['killed', "
+        "'dead'], wounded = ['wounded']}. Figures of one kind and different measures are different series.",
+    )
 
 
 class KnownFigure(Strict):
     kind: str
     value: int
+    measure: str | None = None
     qualifier: str | None = None
     source: str | None = None
     date: str | None = None
@@ -130,6 +138,18 @@ class Concept(Strict):
     terms: list[str] = Field(min_length=1, description="Words and phrases that express it.")
     weight: float = Field(default=0, ge=0, le=100, description="Points it adds to the relevance score.")
     required: bool = Field(default=False, description="No item is relevant without it.")
+    plural_only: list[str] = Field(
+        default_factory=list,
+        description="Plural terms whose singular means something else ('forces' are troops; a treaty "
+        "'enters into force'): the singular found in the text is shown but does not count.",
+    )
+
+    @model_validator(mode="after")
+    def _plural_only_are_terms(self) -> "Concept":
+        for t in self.plural_only:
+            if t not in self.terms or not t.endswith("s"):
+                raise ValueError(f"plural_only: {t!r} must be one of the concept's terms, ending in 's'")
+        return self
 
 
 class Matching(Strict):

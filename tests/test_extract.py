@@ -442,3 +442,82 @@ def test_backtest_label_other_name_matches_a_speaker_by_name_or_alias():
     assert _label_actor("other:Seoul", [SPEAKING]) == SK
     assert _label_actor("other:Kirby", [SPEAKING]) == "kirby"                  # a tracked actor first
     assert _label_actor("other:House Intelligence chair", [SPEAKING]) == "other:House Intelligence chair"
+
+
+# ---------------------------------------------------------------- casualty measures and coordinated lists
+
+MEASURES = {
+    "killed": ["killed", "dead", "died"],
+    "wounded": ["wounded", "injured"],
+    "captured": ["captured", "captures", "prisoners"],
+    "casualties": ["casualties", "killed or wounded", "killed and wounded"],
+}
+
+
+def measured_story() -> Story:
+    data = make_story().model_dump()
+    data["figures"][0]["measures"] = MEASURES
+    return Story.model_validate(data)
+
+
+MEASURED = measured_story()
+
+
+def measured(sent: str) -> list[tuple[int, str, str | None, str]]:
+    return [(f.value, f.kind, f.measure, f.qualifier) for f in figures_in(sent, MEASURED, None)]
+
+
+@pytest.mark.parametrize("sent, want", [
+    ("Ukraine said 200 North Korean soldiers were killed near Kursk.", [(200, "nk_casualties", "killed", "exact")]),
+    ("Kyiv said it captured two North Korean soldiers.", [(2, "nk_casualties", "captured", "exact")]),
+    # the predicate wins over a word before the noun: wounded soldiers who were captured
+    ("Zelensky said two wounded North Korean soldiers were captured in the Kursk region.",
+     [(2, "nk_casualties", "captured", "exact")]),
+    ("About 3,000 North Korean soldiers have been killed or wounded.", [(3000, "nk_casualties", "casualties", "about")]),
+    ("Seoul counts 1,100 North Korean casualties.", [(1100, "nk_casualties", "casualties", "exact")]),
+])
+def test_casualty_figures_say_what_they_measure(sent, want):
+    assert measured(sent) == want
+
+
+def test_a_kind_without_measures_has_none():
+    assert [f.measure for f in figures_in("Ukraine said 200 North Korean soldiers were killed.", STORY, None)] == [None]
+    assert [f.measure for f in figures_in("11,000 North Korean troops are in Kursk.", MEASURED, None)] == [None]
+
+
+@pytest.mark.parametrize("sent, want", [
+    ("Seoul's spy agency: at least 100 North Korean troops killed, 1,000 wounded",
+     [(100, "nk_casualties", "killed", "at least"), (1000, "nk_casualties", "wounded", "exact")]),
+    ("The NIS said at least 100 North Korean soldiers had been killed and about 1,000 wounded fighting Ukraine.",
+     [(100, "nk_casualties", "killed", "at least"), (1000, "nk_casualties", "wounded", "about")]),
+    ("Some 300 North Korean troops were killed in fighting, 2,700 injured and 2 captured.",
+     [(300, "nk_casualties", "killed", "about"), (2700, "nk_casualties", "wounded", "exact"),
+      (2, "nk_casualties", "captured", "exact")]),
+])
+def test_a_coordinated_list_shares_the_counted_noun(sent, want):
+    assert measured(sent) == want
+
+
+@pytest.mark.parametrize("sent, want", [
+    ("12 killed in a strike on Kharkiv, officials said.", []),
+    # the same measure again is another event, not a breakdown
+    ("At least 100 North Korean soldiers were killed in Kursk, and 12 killed in a strike on Kharkiv.",
+     [(100, "nk_casualties", "killed", "at least")]),
+    # a noun of its own: not the North Korean soldiers
+    ("At least 100 North Korean soldiers were killed, 12 wounded civilians were evacuated.",
+     [(100, "nk_casualties", "killed", "at least")]),
+    # not right after the measure word: another clause
+    ("100 North Korean soldiers were killed as Russian shelling of Kharkiv left 12 wounded.",
+     [(100, "nk_casualties", "killed", "exact")]),
+    ("Russia lost 1,200 soldiers killed and 3,000 wounded near Kursk.", []),
+])
+def test_numbers_that_do_not_share_the_noun(sent, want):
+    assert measured(sent) == want
+
+
+def test_extract_keeps_one_figure_per_kind_value_and_measure():
+    item = Item(feed_url="https://example.org/rss", id="1", link="https://example.org/a", published=None,
+                title="NIS: 100 North Korean troops killed, 100 wounded",
+                text="The NIS said 100 North Korean soldiers were killed and 100 wounded.")
+    _, figures = extract(item, Match("nk", True, 90, 75), MEASURED)
+    assert sorted((f.value, f.measure, f.source) for f in figures) == [(100, "killed", "nis"), (100, "wounded", "nis")]

@@ -378,3 +378,61 @@ def test_threads_share_a_compiled_story() -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(run, titles))
     assert results == [(True, ("kirby", "zakharova")), (True, ("zakharova",))] * 200
+
+
+# ---------------------------------------------------------------- plural-only terms
+
+
+def _forces_story(plural_only: list[str]) -> Story:
+    concepts = [dict(c) for c in STORY["concepts"]]  # type: ignore[union-attr]
+    concepts[1] = {**concepts[1], "terms": ["troops", "soldiers", "forces"], "plural_only": plural_only}
+    return story(concepts=concepts)
+
+
+@pytest.mark.parametrize("title, text", [
+    ("Russia and North Korea defence pact comes into force", ""),
+    ("Treaty signed", "A pact between Moscow and Pyongyang on Russia's defence entered into force on Wednesday."),
+    ("Russia warns North Korea against use of force", ""),
+])
+def test_singular_of_a_plural_only_term_is_another_word(title: str, text: str) -> None:
+    m = match(item(title, text), _forces_story(["forces"]))
+    assert not m.relevant
+    ignored = [h for h in m.hits if h.kind == "topic" and h.alias == "forces"]
+    assert ignored and all(not h.counted and "plural-only" in h.note for h in ignored)
+    # without the rule the spelling key makes "force" the plural "forces" (the defect this guards)
+    assert match(item(title, text), _forces_story([])).relevant
+
+
+@pytest.mark.parametrize("title", [
+    "North Korean forces fight in Russia's Kursk region",
+    "N Korean Forces sent to Russia",
+    "North Korean foces in Russia",  # a typo of the plural still matches
+])
+def test_plural_only_term_still_matches_the_plural(title: str) -> None:
+    m = match(item(title), _forces_story(["forces"]))
+    assert m.relevant
+    assert any(h.alias == "forces" and h.counted for h in m.hits)
+
+
+def test_plural_only_does_not_touch_other_terms() -> None:
+    # the key still joins "troop" and "troops" ("North Korean troop deployment")
+    assert match(item("North Korean troop movements in Russia"), _forces_story(["forces"])).relevant
+
+
+def test_plural_only_must_be_a_plural_term_of_the_concept() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="plural_only"):
+        _forces_story(["army"])
+
+
+def test_explain_shows_the_ignored_singular(tmp_path: Path) -> None:
+    cdir = _config(tmp_path)
+    path = cdir / "stories" / "mini.toml"
+    path.write_text(path.read_text().replace('terms = ["troops"]', 'terms = ["troops", "forces"]\nplural_only = ["forces"]'))
+    result = CliRunner().invoke(cli, ["explain", "--config", str(cdir), "--text",
+                                      "The North Korean pact entered into force."])
+    assert result.exit_code == 0, result.output
+    assert "'force'" in result.output and "term 'forces'  IGNORED: singular of plural-only term 'forces'" in result.output
+    assert "concept personnel (weight 40): not found -> +0" in result.output
+    assert "not relevant" in result.output

@@ -196,3 +196,103 @@ def test_backtest_replays_events_in_published_order_and_counts_duplicates(tmp_pa
     assert (m["statements"]["precision"], m["statements"]["recall"]) == (1.0, 1.0)
     assert m["duplicates"] == 0
     assert len(bt.duplicates(events + events, labels, [story])) == 2
+
+
+# ---------------------------------------------------------------- casualty measures
+
+MEASURES = {"killed": ["killed", "dead"], "wounded": ["wounded", "injured"],
+            "captured": ["captured", "captures"], "casualties": ["casualties", "killed or wounded"]}
+
+
+def casualty_story(**known) -> Story:
+    data = make_story(**known).model_dump()
+    data["figures"].insert(0, {
+        "id": "nk_casualties", "label": "NK casualties", "description": "killed, wounded or captured",
+        "nouns": [*NOUNS, "casualties"], "context": ["killed", "wounded", "captured", "captures", "casualties"],
+        "subjects": NK, "other_subjects": ["Russian"], "measures": MEASURES})
+    return Story.model_validate(data)
+
+
+CASUALTIES = casualty_story()
+CAPTURED = "Ukraine captures two North Korean soldiers, Zelensky says"
+NIS_TOLL = "NIS: at least 100 North Korean troops killed, 1,000 wounded"
+
+
+def figure_alerts(d) -> list[Alert]:
+    return [a for a in d.new if a.kind == "figure"]
+
+
+def test_figures_of_different_measures_have_no_previous_value_or_disagreement():
+    ledger = Ledger.from_story(CASUALTIES)
+    (two,) = figure_alerts(feed(ledger, CASUALTIES, item(1, CAPTURED)))
+    assert two.title == "NK casualties (captured): 2 (Volodymyr Zelensky)"
+    killed, wounded = figure_alerts(feed(ledger, CASUALTIES, item(2, NIS_TOLL, hours=24)))
+    assert killed.title == "NK casualties (killed): at least 100 (NIS)"
+    assert wounded.title == "NK casualties (wounded): 1,000 (NIS)"
+    for a, measure in ((two, "captured"), (killed, "killed"), (wounded, "wounded")):
+        assert a.data["figure"]["kind"] == "nk_casualties" and a.data["figure"]["measure"] == measure
+        assert a.data["previous"] is None and a.data["disagreement"] == []
+    assert killed.key == figure_key("nk", "nk_casualties", 100, None, "killed") == "nk:figure:nk_casualties:killed:100"
+
+
+def test_previous_value_and_disagreement_within_one_measure():
+    ledger = Ledger.from_story(CASUALTIES)
+    feed(ledger, CASUALTIES, item(1, CAPTURED))
+    feed(ledger, CASUALTIES, item(2, NIS_TOLL, hours=24))
+    (fig,) = figure_alerts(feed(ledger, CASUALTIES, item(3, "Zelensky says 200 North Korean soldiers killed",
+                                                         hours=30)))
+    assert fig.title == ("NK casualties (killed): 200 (Volodymyr Zelensky), up from at least 100 (NIS, Nov 2)"
+                         " — sources disagree: at least 100 (NIS, Nov 2)")
+    assert fig.data["previous"]["value"] == 100
+    assert [d["value"] for d in fig.data["disagreement"]] == [100]
+
+
+def test_same_value_of_another_measure_is_new_and_the_same_measure_is_not():
+    ledger = Ledger.from_story(CASUALTIES)
+    feed(ledger, CASUALTIES, item(1, "NIS says 100 North Korean soldiers killed"))
+    (wounded,) = figure_alerts(feed(ledger, CASUALTIES, item(2, "NIS says 100 North Korean soldiers wounded")))
+    assert wounded.data["figure"]["measure"] == "wounded"
+    d = feed(ledger, CASUALTIES, item(3, "Zelensky: 100 North Korean troops killed", hours=2))
+    assert figure_alerts(d) == [] and figure_key("nk", "nk_casualties", 100, None, "killed") in d.repeats
+
+
+def test_ledger_rebuilt_from_alerts_keeps_measures():
+    ledger = Ledger.from_story(CASUALTIES)
+    stored = feed(ledger, CASUALTIES, item(1, NIS_TOLL)).new
+    rebuilt = Ledger.from_alerts(CASUALTIES, stored)
+    assert figure_alerts(feed(rebuilt, CASUALTIES, item(2, NIS_TOLL, hours=1))) == []
+    (fig,) = figure_alerts(feed(rebuilt, CASUALTIES, item(3, "Zelensky says 1,200 North Korean soldiers wounded",
+                                                          hours=2)))
+    assert fig.data["previous"]["value"] == 1000  # the wounded figure, not the killed one
+
+
+def test_known_figure_with_a_measure():
+    story = casualty_story(figures=[{"kind": "nk_casualties", "value": 100, "measure": "killed", "source": "nis"}])
+    d = feed(Ledger.from_story(story), story, item(1, NIS_TOLL))
+    assert figure_key("nk", "nk_casualties", 100, None, "killed") in d.known
+    assert [a.data["figure"]["measure"] for a in figure_alerts(d)] == ["wounded"]
+
+
+def test_kinds_without_measures_keep_their_keys_and_data():
+    (fig,) = figure_alerts(feed(Ledger.from_story(CASUALTIES), CASUALTIES,
+                                item(1, "Blinken says 8,000 North Korean soldiers in Kursk")))
+    assert fig.key == "nk:figure:nk_troops_in_kursk:8000" and "measure" not in fig.data["figure"]
+
+
+def test_measure_is_shown_by_notify_and_charted_apart():
+    from monitor import notify, report
+
+    ledger = Ledger.from_story(CASUALTIES)
+    alerts = feed(ledger, CASUALTIES, item(1, CAPTURED)).new + feed(ledger, CASUALTIES, item(2, NIS_TOLL)).new
+    killed = next(a for a in alerts if a.data.get("figure", {}).get("measure") == "killed")
+    title, body = notify.render(killed, "text")
+    assert "NK casualties (killed): at least 100" in title
+    assert "Figure: at least 100 killed" in body.splitlines()
+    events = [{"kind": a.kind, "data": a.data, "title": a.title, "published": a.published.isoformat(),
+               "outlet": a.outlet, "link": a.link} for a in alerts if a.kind == "figure"]
+    charts = report.charts(events, CASUALTIES)
+    assert [(c.kind, c.label, [p.value for p in c.points]) for c in charts] == [
+        ("nk_casualties-captured", "NK casualties (captured)", [2]),
+        ("nk_casualties-killed", "NK casualties (killed)", [100]),
+        ("nk_casualties-wounded", "NK casualties (wounded)", [1000]),
+    ]
