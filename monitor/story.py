@@ -16,6 +16,12 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _no_empty_names(cls: type, v: list[str]) -> list[str]:
+    if any(not a.strip() for a in v):
+        raise ValueError("aliases must not be empty strings")
+    return v
+
+
 class Actor(Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$", description="Stable id, used in labels and alerts.")
     name: str = Field(description="Display name.")
@@ -31,13 +37,7 @@ class Actor(Strict):
         "an alias found inside one of them does not count.",
     )
 
-    @field_validator("aliases", "ambiguous", "lookalikes")
-    @classmethod
-    def _non_empty(cls, v: list[str]) -> list[str]:
-        for a in v:
-            if not a.strip():
-                raise ValueError("aliases must not be empty strings")
-        return v
+    _non_empty = field_validator("aliases", "ambiguous", "lookalikes")(_no_empty_names)
 
 
 class Speaker(Strict):
@@ -57,13 +57,7 @@ class Speaker(Strict):
         "one of them speaks, 'Seoul says' in the title is their statement, not another one.",
     )
 
-    @field_validator("aliases")
-    @classmethod
-    def _non_empty(cls, v: list[str]) -> list[str]:
-        for a in v:
-            if not a.strip():
-                raise ValueError("aliases must not be empty strings")
-        return v
+    _non_empty = field_validator("aliases")(_no_empty_names)
 
 
 class Claim(Strict):
