@@ -8,7 +8,7 @@ loopback server (its own process, ETag/Last-Modified, stops by itself), and time
   floor    feedparser.parse of every body already in memory, one process: with its defaults
            (the floor we are judged against), and as monitor/parse.py calls it
            (sanitize_html=False, resolve_relative_uris=False)
-  fetch    the bodies fetched with httpx alone (64 at a time): shows the server is not the limit
+  fetch    the bodies fetched with aiohttp alone (--window at a time): shows the server is not the limit
   monitor  Story Monitor's full cycle as `monitor check` runs it (Pipeline.poll_many: fetch, parse,
            match, extract, novelty, store), a generated config dir with the shipped story and a
            temporary state dir: first pass (all new), second pass (all 304)
@@ -65,21 +65,22 @@ def part_floor(args: argparse.Namespace) -> dict:
 def part_fetch(args: argparse.Namespace) -> dict:
     import asyncio
 
-    import httpx
+    import aiohttp
 
     urls = feed_urls(args)
 
     async def run(etags: dict[str, str]) -> tuple[float, dict[str, str], int]:
-        sem = asyncio.Semaphore(64)
+        sem = asyncio.Semaphore(args.window)
         got: dict[str, str] = {}
         size = 0
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=20)) as client:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session:
             async def one(url: str) -> None:
                 nonlocal size
                 async with sem:
-                    r = await client.get(url, headers={"If-None-Match": etags[url]} if url in etags else {})
-                    size += len(r.content)
-                    got[url] = r.headers.get("etag", "")
+                    headers = {"If-None-Match": etags[url]} if url in etags else {}
+                    async with session.get(url, headers=headers) as r:
+                        size += len(await r.read())
+                        got[url] = r.headers.get("etag", "")
             start = time.perf_counter()
             await asyncio.gather(*(one(u) for u in urls))
             return time.perf_counter() - start, got, size
@@ -252,7 +253,7 @@ def report(args: argparse.Namespace, res: dict[str, dict]) -> None:
         row("  (monitor's flags)", fl["floor_flags"], None)
     fe = res.get("fetch")
     if fe:
-        row("fetch only (httpx, 64 at a time)", fe["first"], fe["peak_rss_mb"])
+        row(f"fetch only (aiohttp, {args.window} at a time)", fe["first"], fe["peak_rss_mb"])
         row("  304 pass", fe["second"], None, None)
     mo = res.get("monitor")
     if mo:

@@ -58,5 +58,5 @@ def setup(verbose: int = 0, fmt: str = "text", secrets: Iterable[str] = ()) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler.executors.default", "apprise"):
+    for noisy in ("aiohttp", "apscheduler.executors.default", "apprise"):
         logging.getLogger(noisy).setLevel(logging.WARNING if level > logging.DEBUG else logging.INFO)
