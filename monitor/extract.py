@@ -92,6 +92,7 @@ Figures
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .models import Figure, Item, Match, Statement
@@ -180,15 +181,21 @@ _ALIAS_CACHE: dict[str, re.Pattern[str]] = {}
 def _alias_re(alias: str) -> re.Pattern[str]:
     pat = _ALIAS_CACHE.get(alias)
     if pat is None:
-        body = re.sub(r"['’]", "['’]", re.escape(alias).replace(r"\ ", r"\s+"))
-        flags = 0 if (alias.isupper() or len(alias) <= 3) else re.IGNORECASE
-        pat = _ALIAS_CACHE[alias] = re.compile(rf"(?<![\w.]){body}(?![\w])", flags)
+        pat = _ALIAS_CACHE[alias] = re.compile(rf"(?<![\w.]){_alias_body(alias)}(?![\w])")
     return pat
+
+
+def _alias_body(alias: str) -> str:
+    """The alias as a pattern: any whitespace between words, either apostrophe; short or all-caps
+    aliases ("US") match case, others ignore it (a scoped flag, so bodies can be alternated)."""
+    body = re.sub(r"['’]", "['’]", re.escape(alias).replace(r"\ ", r"\s+"))
+    return body if (alias.isupper() or len(alias) <= 3) else f"(?i:{body})"
 
 
 # ---------------------------------------------------------------- speakers
 
-_SPEAKER_CACHE: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], list[tuple[re.Pattern[str], str]]] = {}
+_SpeakerPatterns = tuple[re.Pattern[str], list[tuple[re.Pattern[str], str]]]
+_SPEAKER_CACHE: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], _SpeakerPatterns] = {}
 # "troops in Ukraine", "sent to Russia": a place, not a speaker ("according to the US" is one)
 _PLACE_BEFORE = re.compile(
     r"\b(?:in|into|inside|to|toward|towards|from|of|for|with|against|at|on|by|between|across|near|over|"
@@ -198,14 +205,27 @@ _ACCORDING_TO = re.compile(r"\baccording\s+to\s+(?:an?\s+|the\s+)?$", re.I)
 _NAME_GOES_ON = re.compile(r"^[ \t]+([A-Z][\w’'-]*)")
 
 
-def _speaker_patterns(story: Story) -> list[tuple[re.Pattern[str], str]]:
-    """(alias pattern, "other:NAME") for every speaker name and alias, longest first; cached per story."""
+def _speaker_patterns(story: Story) -> _SpeakerPatterns:
+    """(where any speaker alias starts, [(alias pattern, "other:NAME")] for every speaker name and
+    alias, longest first); cached per story."""
     key = (story.id, tuple((s.name, tuple(s.aliases)) for s in story.speakers))
     pats = _SPEAKER_CACHE.get(key)
     if pats is None:
-        pairs = {(alias, f"other:{s.name}") for s in story.speakers for alias in (s.name, *s.aliases)}
-        pats = _SPEAKER_CACHE[key] = [(_alias_re(a), who) for a, who in sorted(pairs, key=lambda p: (-len(p[0]), p))]
+        pairs = sorted({(alias, f"other:{s.name}") for s in story.speakers for alias in (s.name, *s.aliases)},
+                       key=lambda p: (-len(p[0]), p))
+        pats = _SPEAKER_CACHE[key] = (_any_re(a for a, _ in pairs), [(_alias_re(a), who) for a, who in pairs])
     return pats
+
+
+def _finditer_at(pat: re.Pattern[str], text: str, starts: list[int]) -> Iterator[re.Match[str]]:
+    """`pat.finditer(text)`, trying only at `starts` (in order; every place where `pat` can match)."""
+    end = 0
+    for start in starts:
+        if start >= end:
+            m = pat.match(text, start)
+            if m:
+                yield m
+                end = m.end()
 
 
 def _title_case(text: str) -> bool:
@@ -224,8 +244,12 @@ def speaker_mentions(text: str, story: Story, taken: list[Mention]) -> list[Ment
     Troops ..." is a speaker).
     """
     found: list[Mention] = []
-    for pat, who in _speaker_patterns(story):
-        for m in pat.finditer(text):
+    anywhere, pats = _speaker_patterns(story)
+    starts = [m.start() for m in anywhere.finditer(text)]
+    if not starts:
+        return found
+    for pat, who in pats:
+        for m in _finditer_at(pat, text, starts):
             a, b = m.start(), m.end()
             if any(a < t.end and t.start < b for t in (*taken, *found)):
                 continue
@@ -317,6 +341,8 @@ def attribute(sent: str, ments: list[Mention], is_title: bool) -> list[Attributi
 
 def _attributions(sent: str, ments: list[Mention], is_title: bool) -> list[Attribution]:
     found: list[Attribution] = []
+    if not ments:
+        return found  # every form needs the speaker's mention
     if is_title:
         found += _headline(sent, ments)
     for v in _VERB.finditer(sent):
@@ -433,13 +459,13 @@ def claim_and_stance(sent: str, verb: str, story: Story) -> tuple[str | None, st
     low = sent.lower()
     ranked: list[tuple[int, int, int]] = []
     for i, c in enumerate(story.claims):
-        hits = [t for t in c.terms if _has(sent, t)]
+        hits = [t for t in c.terms if _has(sent, t)] if _has_any(sent, c.terms) else []
         if hits:
             ranked.append((len(hits), max(len(t) for t in hits), -i))
     touched = [story.claims[-r[2]] for r in sorted(ranked, reverse=True)]
     v = verb.lower()
     negated = bool(re.search(r"\b(?:not|n['’]t|never)\b", v))
-    denial_words = [c for c in story.claims if any(_has(sent, t) for t in c.denial_terms)]
+    denial_words = [c for c in story.claims if _has_any(sent, c.denial_terms)]
     if denial_words or (_DENY.search(v) and not negated):
         claim = next((c for c in touched if c.denial_terms), None) or (denial_words[0] if denial_words else None)
         claim = claim or (touched[0] if touched else None)
@@ -452,10 +478,21 @@ def claim_and_stance(sent: str, verb: str, story: Story) -> tuple[str | None, st
 
 def _on_story(sent: str, story: Story) -> bool:
     """The sentence names the story: a required concept, a claim or a figure subject."""
-    required = [t for c in story.concepts if c.required for t in c.terms]
-    terms = [*(required or story.topic), *(t for c in story.claims for t in c.terms)]
-    terms += [s for k in story.figures for s in k.subjects]
-    return any(_has(sent, t) for t in terms)
+    return _on_story_re(story).search(sent) is not None
+
+
+_ON_STORY_CACHE: dict[int, tuple[Story, re.Pattern[str]]] = {}
+
+
+def _on_story_re(story: Story) -> re.Pattern[str]:
+    """One pattern for every term of `_on_story`, cached per story object (kept, so its id stays its own)."""
+    cached = _ON_STORY_CACHE.get(id(story))
+    if cached is None or cached[0] is not story:
+        required = [t for c in story.concepts if c.required for t in c.terms]
+        terms = [*(required or story.topic), *(t for c in story.claims for t in c.terms)]
+        terms += [s for k in story.figures for s in k.subjects]
+        cached = _ON_STORY_CACHE[id(story)] = (story, _any_re(terms))
+    return cached[1]
 
 
 # ---------------------------------------------------------------- figures
@@ -628,18 +665,18 @@ def _kind(sent: str, n: _Num, story: Story, title_subject: bool) -> str | None:
         return None
     clause = _clause(sent, n)
     for k in counted:
-        if k.context and any(_has(clause, c) for c in k.context):
+        if k.context and _has_any(clause, k.context):
             return k.id
     return next((k.id for k in counted if not k.context), None)
 
 
 def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
     """The number counts what `kind` counts, about its subjects."""
-    nouns = "|".join(re.escape(x) for x in sorted(kind.nouns, key=len, reverse=True))
-    if not nouns:
+    nouns = _noun_res(kind)
+    if nouns is None:
         return False
     after = sent[n.end :]
-    m = re.match(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+(?:{nouns})\b", after, re.I)
+    m = nouns[0].match(after)
     if m and any(_FUNCTION_WORD.match(w) for w in m.group(1).split()):
         m = None  # "12 in Zaporizhzhia as North Korean troops": the noun is not this number's
     if _PART_OF.search(sent[: n.start]):
@@ -649,18 +686,18 @@ def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
     if not m and not pronoun and not strong:
         return False
     between = m.group(1) if m else strong.group(1) if strong else ""
-    if any(_has(between, o) for o in kind.other_subjects):
+    if _has_any(between, kind.other_subjects):
         return False
-    if any(_has(between, s) for s in kind.subjects):
+    if _has_any(between, kind.subjects):
         return True
-    if pronoun and not re.search(rf"\b(?:{nouns})\b", sent, re.I):
+    if pronoun and not nouns[1].search(sent):
         return False
     if pronoun:  # "8,000 of them": the antecedent was counted earlier in the sentence
-        return any(_has(sent, s) for s in kind.subjects)
+        return _has_any(sent, kind.subjects)
     last = _last_nation(sent[: n.start], kind)
     if last is not None:
         return last[1]
-    return title_subject or any(_has(sent, s) for s in kind.subjects)
+    return title_subject or _has_any(sent, kind.subjects)
 
 
 def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
@@ -723,9 +760,25 @@ def _measure(sent: str, n: _Num, kind: FigureKind) -> tuple[str | None, int | No
 
 def _noun_span(sent: str, n: _Num, kind: FigureKind) -> tuple[int, int]:
     """The counted noun after the number ("100 North Korean troops"), or the number's end."""
-    nouns = "|".join(re.escape(x) for x in sorted(kind.nouns, key=len, reverse=True))
-    m = re.match(rf"^(?:-strong)?(?:\s+[A-Za-z][\w.’'-]*){{0,5}}?\s+({nouns})\b", sent[n.end:], re.I) if nouns else None
-    return (n.end + m.start(1), n.end + m.end(1)) if m else (n.end, n.end)
+    nouns = _noun_res(kind)
+    m = nouns[0].match(sent[n.end:]) if nouns else None
+    return (n.end + m.start(2), n.end + m.end(2)) if m else (n.end, n.end)
+
+
+_NOUN_CACHE: dict[tuple[str, ...], tuple[re.Pattern[str], re.Pattern[str]] | None] = {}
+
+
+def _noun_res(kind: FigureKind) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """The kind's nouns, longest first (cached): (after a number: group 1 the words between,
+    group 2 the noun; anywhere in a sentence), or None for a kind without nouns."""
+    key = tuple(kind.nouns)
+    if key not in _NOUN_CACHE:
+        nouns = "|".join(re.escape(x) for x in sorted(key, key=len, reverse=True))
+        _NOUN_CACHE[key] = (
+            re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({nouns})\b", re.I),
+            re.compile(rf"\b(?:{nouns})\b", re.I),
+        ) if nouns else None
+    return _NOUN_CACHE[key]
 
 
 _COORD_GAP = re.compile(
@@ -762,6 +815,25 @@ def _has(text: str, term: str) -> bool:
     return _term_re(term).search(text) is not None
 
 
+_ANY_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _has_any(text: str, terms: Iterable[str]) -> bool:
+    """`any(_has(text, t) for t in terms)`, in one search."""
+    return _any_re(terms).search(text) is not None
+
+
+def _any_re(terms: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for several config terms: an empty match wherever `_term_re` of any of them
+    would start one (cached by the terms)."""
+    key = tuple(terms)
+    pat = _ANY_CACHE.get(key)
+    if pat is None:
+        alts = "|".join(_alias_body(t) for t in key) or "(?!)"  # no terms: found nowhere
+        pat = _ANY_CACHE[key] = re.compile(rf"(?<![\w.])(?=(?:{alts})(?![\w]))")
+    return pat
+
+
 def _term_re(term: str) -> re.Pattern[str]:
     """A config term as a word-bounded pattern; short or all-caps terms ("US") match case."""
     return _alias_re(term)
@@ -775,14 +847,14 @@ def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], li
     statements: list[Statement] = []
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
-    title_subject = any(_has(item.title, t) for k in story.figures for t in k.subjects)
+    title_subject = _has_any(item.title, (t for k in story.figures for t in k.subjects))
     for field, text in (("title", item.title), ("text", item.text)):
         ments = mentions(text, field, match, story)
         spoken = speaker_mentions(text, story, ments) if story.speakers else []
         for s in sentences(text, field):
             local, local_sp = _local(ments, s), _local(spoken, s)
             atts = _attribute_with_speakers(s.text, local, local_sp, field == "title")
-            on_story = _on_story(s.text, story) or (field == "text" and title_on_story)
+            on_story = (field == "text" and title_on_story) or _on_story(s.text, story)
             if on_story:
                 statements += _statements(s.text, atts, story, statements)
             source = atts[0].actor if atts else None
