@@ -65,9 +65,14 @@ Claims
 
 Speed (bench/match.py)
     A story is compiled once (`compile_story`, cached per story object). Per field, the raw
-    words are looked up in a per-story cache of "does this word open any phrase?"; a field with
-    no such word (most news) costs one regex pass and a few set operations, and an item with no
-    hit at all gets the same precomputed `Match`. Fuzzy comparisons happen once per new word.
+    words are checked against a per-story set of known words and the subset of them that open
+    a phrase; a field with no such word (most news) costs one regex pass and two set lookups,
+    and an item with no hit at all gets the same precomputed `Match`. A new word is normalised
+    and looked up once per story; its fuzzy comparisons go only to first tokens of the same
+    first letter whose length leaves fuzz.ratio a chance of reaching the cutoff. Words are
+    normalised only around opening words, and the outcome of each phrase at a place (its
+    score and width) is kept per phrase and raw words, so a recurring wording ("North Korean
+    troops", "President Biden said") costs one dict lookup.
 """
 
 from __future__ import annotations
@@ -102,7 +107,6 @@ class Phrase:
     key: str
     fuzzy: bool  # long enough to be matched fuzzily
     ambiguous: bool = False
-    token_list: list[str] = field(default_factory=list, compare=False)  # tokens, for slice compares
     plural_only: bool = False  # a concept term whose singular is another word ("forces" / "into force")
 
 
@@ -129,33 +133,36 @@ class CompiledStory:
     phrases: tuple[Phrase, ...]
     by_token: dict[str, tuple[int, ...]]
     by_key: dict[str, tuple[int, ...]]
-    fuzzy_firsts: dict[str, list[str]]  # first letter -> first tokens eligible for fuzzy opening
+    fuzzy_firsts: dict[tuple[str, int], tuple[str, ...]]  # (first letter, length) -> first tokens in fuzzy reach
     token_cache: dict[str, Candidates] = field(default_factory=dict)  # normalised token -> phrases
-    raw_cache: dict[str, bool] = field(default_factory=dict)  # raw word -> opens any candidate
-    opening: set[str] = field(default_factory=set)  # the raw words that do
+    known: set[str] = field(default_factory=set)  # raw words whose candidates are known
+    opening: set[str] = field(default_factory=set)  # the known raw words that open any candidate
+    places: dict[tuple[int, tuple[str, ...]], tuple[float, int, bool]] = field(default_factory=dict)  # see _place
     nothing: Match | None = None  # the decision for an item with no hit at all
 
     def openers(self, raw: list[str]) -> list[int]:
-        """Positions of the raw words that open a candidate: one dict lookup per word, so the
-        many fields with nothing of the story in them are dismissed before normalising."""
-        cache, opening = self.raw_cache, self.opening
-        present = set(raw)
-        unknown = present.difference(cache)
-        if unknown:
-            if len(cache) + len(unknown) > _TOKEN_CACHE_MAX:
-                cache.clear()
-                opening = set()
-            new = []
-            for word in unknown:
-                cache[word] = opens = bool(self.candidates(normalize.norm_word(word)))
-                if opens:
-                    new.append(word)
-            if new or not opening:
-                # a new set, never changed in place: another thread may be reading the old one
-                self.opening = opening = opening | set(new)
-        if opening.isdisjoint(present):
+        """Positions of the raw words that open a candidate: set lookups on the raw words, so
+        the many fields with nothing of the story in them are dismissed before normalising."""
+        if not self.known.issuperset(raw):
+            self._learn(raw)
+        opening = self.opening
+        if opening.isdisjoint(raw):
             return []
         return [i for i, word in enumerate(raw) if word in opening]
+
+    def _learn(self, raw: list[str]) -> None:
+        known = self.known
+        if len(known) >= _TOKEN_CACHE_MAX:
+            # start again, keeping the opening words (few), so that a known word is always
+            # in `opening` when it opens a phrase, whatever another thread is doing
+            self.known = known = set(self.opening)
+        unknown = set(raw).difference(known)
+        new = [word for word in unknown if self.candidates(normalize.norm(word))]
+        if new:
+            # a new set, never changed in place (another thread may be reading the old one),
+            # and replaced before the words are known
+            self.opening = self.opening | set(new)
+        known.update(unknown)
 
     def candidates(self, token: str) -> Candidates:
         """The phrases whose first token this item token may be."""
@@ -168,19 +175,19 @@ class CompiledStory:
         return found
 
     def _candidates(self, token: str) -> Candidates:
-        out = set(self.by_token.get(token, ())) | set(self.by_key.get(normalize.key(token), ()))
-        m = self.story.matching
-        if len(token) >= m.fuzzy_min_length:
-            for first, _, _ in process.extract(token, self.fuzzy_firsts.get(token[0], ()), scorer=fuzz.ratio,
-                                               score_cutoff=m.fuzzy_min - _OPEN_MARGIN, limit=None):
-                out.update(self.by_token[first])
-        if not out:
+        opened = [*self.by_token.get(token, ()), *self.by_key.get(normalize.key(token), ())]
+        cutoff = self.story.matching.fuzzy_min - _OPEN_MARGIN
+        near = self.fuzzy_firsts.get((token[:1], len(token)))
+        if near:
+            for first, _, _ in process.extract(token, near, scorer=fuzz.ratio, score_cutoff=cutoff, limit=None):
+                opened += self.by_token[first]
+        if not opened:
             return _NO_CANDIDATES
         # phrases of several words starting with this very word wait for their second word's
         # first letter (see the module docstring); the others are always tried
         by_next: dict[str, list[int]] = defaultdict(list)
         always = []
-        for pi in sorted(out):
+        for pi in sorted(set(opened)):
             p = self.phrases[pi]
             if len(p.tokens) > 1 and p.tokens[0] == token:
                 by_next[p.tokens[1][:1]].append(pi)
@@ -234,7 +241,7 @@ def _compile(story: Story) -> CompiledStory:
             continue
         joined = "".join(toks)
         phrases.append(Phrase(kind, ref, text, toks, joined, "".join(normalize.key(t) for t in toks),
-                              len(joined) >= m.fuzzy_min_length, ambiguous, list(toks),
+                              len(joined) >= m.fuzzy_min_length, ambiguous,
                               plural_only=kind == "concept" and (ref, text) in plural_only))
 
     by_token: dict[str, list[int]] = defaultdict(list)
@@ -242,18 +249,31 @@ def _compile(story: Story) -> CompiledStory:
     for i, p in enumerate(phrases):
         by_token[p.tokens[0]].append(i)
         by_key[normalize.key(p.tokens[0])].append(i)
-    fuzzy_firsts: dict[str, list[str]] = defaultdict(list)
-    for first in by_token:
-        if len(first) >= m.fuzzy_min_length:
-            fuzzy_firsts[first[0]].append(first)
     return CompiledStory(
         story=story,
         concepts=concepts,
         phrases=tuple(phrases),
         by_token={k: tuple(v) for k, v in by_token.items()},
         by_key={k: tuple(v) for k, v in by_key.items()},
-        fuzzy_firsts=dict(fuzzy_firsts),
+        fuzzy_firsts=_fuzzy_firsts(list(by_token), m.fuzzy_min_length, m.fuzzy_min - _OPEN_MARGIN),
     )
+
+
+def _fuzzy_firsts(firsts: list[str], min_length: int, cutoff: float) -> dict[tuple[str, int], tuple[str, ...]]:
+    """First tokens eligible for fuzzy opening, by first letter and by the length of the item
+    token: fuzz.ratio is at most 200 x shorter / (sum of lengths), so a token much longer or
+    shorter than a first token can never reach `cutoff` with it and is not even compared."""
+    near: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for first in firsts:
+        size = len(first)
+        if size < min_length:
+            continue
+        # shortest and longest reaching the cutoff, one letter wider against rounding
+        # (cutoff >= 42: fuzzy_min is at least 50)
+        shortest, longest = int(size * cutoff / (200 - cutoff)), int(size * (200 / cutoff - 1)) + 1
+        for length in range(max(min_length, shortest), longest + 1):
+            near[(first[0], length)].append(first)
+    return {k: tuple(v) for k, v in near.items()}
 
 
 # ---------------------------------------------------------------- finding phrases
@@ -299,38 +319,47 @@ def _swapped(a: str, b: str) -> bool:
 
 def _find(compiled: CompiledStory, name: str, toks: normalize.Tokens, positions: list[int]) -> list[_Found]:
     fuzzy_min = compiled.story.matching.fuzzy_min
-    phrases, cache = compiled.phrases, compiled.token_cache
-    norms, size = toks.norms, len(toks.norms)
+    phrases, places, norm = compiled.phrases, compiled.places, normalize.norm
+    raw, size = toks.words, len(toks.words)
     found: list[_Found] = []
     for i in positions:
-        tok = norms[i]
-        cands = cache.get(tok)
-        if cands is None:
-            cands = compiled.candidates(tok)
+        cands = compiled.candidates(norm(raw[i]))
         tried = cands.always
         if cands.by_next and i + 1 < size:
-            tried = tried + cands.by_next.get(norms[i + 1][:1], ())
+            tried = tried + cands.by_next.get(norm(raw[i + 1])[:1], ())
         for pi in tried:
-            p = phrases[pi]
-            n = len(p.tokens)
-            if norms[i:i + n] == p.token_list:  # the common case: written as configured
-                best, best_w = _EXACT, n
-            elif (n > 1 and i + 1 < size and norms[i + 1][:1] != p.tokens[1][:1]
-                  and len(tok) <= len(p.tokens[0]) + 1):
-                continue  # "US Army" is no "US President": the next word starts differently
-            else:
-                best, best_w = 0.0, 0
-                for w in (n, n - 1, n + 1):
-                    if w < 1 or i + w > size:
-                        continue
-                    s = _score_window(p, norms[i:i + w], fuzzy_min)
-                    if s > best:
-                        best, best_w = s, w
+            # the words from here to one past the phrase's length decide the hit, so the
+            # outcome is kept per phrase and raw words: recurring wordings cost a dict lookup
+            ahead = (pi, tuple(raw[i:i + len(phrases[pi].tokens) + 1]))
+            place = places.get(ahead)
+            if place is None:
+                if len(places) >= _TOKEN_CACHE_MAX:
+                    places.clear()
+                place = places[ahead] = _place(phrases[pi], normalize.norms(ahead[1]), fuzzy_min)
+            best, width, singular = place
             if best >= fuzzy_min:
-                start, end = toks.span(i)[0], toks.span(i + best_w - 1)[1]
-                singular = p.plural_only and best < _EXACT and norms[i + best_w - 1] == p.tokens[-1][:-1]
-                found.append(_Found(p, name, start, end, toks.sentence(i), best, singular))
+                start, end = toks.span(i)[0], toks.span(i + width - 1)[1]
+                found.append(_Found(phrases[pi], name, start, end, toks.sentence(i), best, singular))
     return found
+
+
+def _place(p: Phrase, ahead: list[str], fuzzy_min: float) -> tuple[float, int, bool]:
+    """Phrase `p` at the start of the item tokens `ahead` (its length plus one, fewer at the
+    end of a field): the best score, the number of tokens it takes and whether it is the
+    singular of a plural-only term."""
+    n = len(p.tokens)
+    if tuple(ahead[:n]) == p.tokens:  # the common case: written as configured
+        return _EXACT, n, False
+    if n > 1 and len(ahead) > 1 and ahead[1][:1] != p.tokens[1][:1] and len(ahead[0]) <= len(p.tokens[0]) + 1:
+        return 0.0, 0, False  # "US Army" is no "US President": the next word starts differently
+    best, width = 0.0, 0
+    for w in (n, n - 1, n + 1):
+        if 1 <= w <= len(ahead):
+            score = _score_window(p, ahead[:w], fuzzy_min)
+            if score > best:
+                best, width = score, w
+    singular = p.plural_only and 0 < best < _EXACT and ahead[width - 1] == p.tokens[-1][:-1]
+    return best, width, singular
 
 
 # ---------------------------------------------------------------- deciding

@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
 
 from .parse import html_to_text
 
-# runs of letters/digits joined by inner apostrophes or full stops: "Korea's", "U.S" (of "U.S.")
-_TOKEN = re.compile(r"\w+(?:['’.]\w+)*")
+# runs of letters/digits joined by inner apostrophes or full stops: "Korea's", "U.S" (of "U.S.");
+# possessive (a word is never given back), and on ASCII text (most fields) the same pattern
+# with ASCII classes, which spares the regex engine a Unicode lookup per character
+_TOKEN = re.compile(r"\w++(?:['’.]\w++)*+")
+_ASCII_TOKEN = re.compile(r"\w++(?:['.]\w++)*+", re.ASCII)
 _SENTENCE_END = re.compile(r"[.!?…]['\"’”)\]]*\s")
 _MARKUP = re.compile(r"<[a-zA-Z/!][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 # a full stop after these (or after a single letter, "N. Korea") does not end a sentence
@@ -53,54 +57,62 @@ _T = "_ k k k n n n t l k m p l l p l m p p t t ng t t k t p t".split()
 _KEY_RULES = (("kh", "h"), ("zh", "j"), ("ph", "f"), ("ck", "k"), ("eo", "o"), ("oo", "u"),
               ("ou", "u"), ("yy", "y"), ("iy", "y"), ("ij", "y"), ("w", "v"))
 _DOUBLE = re.compile(r"(.)\1+")
+_KEY_CHANGES = re.compile("|".join(old for old, _ in _KEY_RULES) + r"|(.)\1")  # a rule or a doubled letter
 _WORDS: dict[str, str] = {}  # raw token -> normalised, a faster front for norm_word's cache
 _WORDS_MAX = 200_000
 
 
 class Tokens:
-    """The words of one field: normalised forms, and (computed on first use, since most items
-    have few hits) their spans in the original text and sentence numbers within the field."""
+    """The words of one field as cut from the text, and (computed on first use, since most items
+    have few hits) their normalised forms, spans in the original text and sentence numbers."""
 
-    __slots__ = ("text", "norms", "_spans", "_sentences")
+    __slots__ = ("text", "words", "_norms", "_spans", "_sentence_starts")
 
-    def __init__(self, text: str, norms: list[str]) -> None:
+    def __init__(self, text: str, words: list[str]) -> None:
         self.text = text
-        self.norms = norms
+        self.words = words
+        self._norms: list[str] | None = None
         self._spans: list[tuple[int, int]] | None = None
-        self._sentences: list[int] | None = None
+        self._sentence_starts: list[int] | None = None
 
     def __len__(self) -> int:
-        return len(self.norms)
+        return len(self.words)
+
+    @property
+    def norms(self) -> list[str]:
+        if self._norms is None:
+            self._norms = norms(self.words)
+        return self._norms
 
     def span(self, i: int) -> tuple[int, int]:
         if self._spans is None:
             text = self.text
             self._spans = [(m.start(), m.end() + 1) if "." in m.group() and text[m.end():m.end() + 1] == "."
-                           else m.span() for m in _TOKEN.finditer(text)]  # "U.S." keeps its last dot
+                           else m.span() for m in _token(text).finditer(text)]  # "U.S." keeps its last dot
         return self._spans[i]
 
     def sentence(self, i: int) -> int:
-        if self._sentences is None:
-            self._sentences = _sentences(self.text, self.norms, [self.span(j) for j in range(len(self.norms))])
-        return self._sentences[i]
+        if self._sentence_starts is None:
+            self.span(0)
+            self._sentence_starts = _sentence_starts(self.text, self.words, self._spans or [])
+        return bisect_right(self._sentence_starts, i)
 
 
-def _sentences(text: str, norms: list[str], spans: list[tuple[int, int]]) -> list[int]:
-    """Sentence number of each token: a full stop, ! or ? and a space end a sentence, except
-    after a single letter ("N. Korea"), an initialism ("U.S.") or a title abbreviation ("Gen.")."""
-    bounds = [m.start() for m in _SENTENCE_END.finditer(text)]
+def _sentence_starts(text: str, words: list[str], spans: list[tuple[int, int]]) -> list[int]:
+    """The tokens that begin a sentence after the first: a full stop, ! or ? and a space end a
+    sentence, except after a single letter ("N. Korea"), an initialism ("U.S.") or a title
+    abbreviation ("Gen.")."""
+    token_starts = [start for start, _ in spans]
     out: list[int] = []
-    b, sentence, prev_end, prev = 0, 0, 0, ""
-    for i, (start, end) in enumerate(spans):
-        crossed = False
-        while b < len(bounds) and bounds[b] < start:
-            crossed = crossed or bounds[b] >= prev_end
-            b += 1
-        if crossed and i and prev not in _ABBREV:
-            sentence += 1
-        out.append(sentence)
-        prev = norms[i] if end - start > 1 and "." not in text[start:end] else "_initial"
-        prev_end = end
+    for bound in _SENTENCE_END.finditer(text):
+        i = bisect_right(token_starts, bound.start())  # the first token after the sentence end
+        if not 0 < i < len(spans) or (out and out[-1] == i):
+            continue
+        start, end = spans[i - 1]
+        if bound.start() < end:  # the full stop belongs to the token before ("U.S.")
+            continue
+        if end - start > 1 and "." not in text[start:end] and norm(words[i - 1]) not in _ABBREV:
+            out.append(i)
     return out
 
 
@@ -145,6 +157,8 @@ def key(word: str) -> str:
     """The looser spelling key of a normalised word (see the module docstring)."""
     if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
         word = word[:-1]
+    if not _KEY_CHANGES.search(word):  # most words: one search instead of a dozen
+        return word
     for old, new in _KEY_RULES:
         if old in word:
             word = word.replace(old, new)
@@ -160,22 +174,33 @@ def plain(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The raw words of plain text, as `tokens` cuts them."""
-    return _TOKEN.findall(text)
+    return _token(text).findall(text)
+
+
+def _token(text: str) -> re.Pattern[str]:
+    return _ASCII_TOKEN if text.isascii() else _TOKEN
+
+
+def norm(word: str) -> str:
+    """`norm_word`, through a plain dict in front of its cache (news vocabulary repeats)."""
+    found = _WORDS.get(word)
+    if found is None:
+        found = norm_word(word)
+        if len(_WORDS) < _WORDS_MAX:
+            _WORDS[word] = found
+    return found
+
+
+def norms(words: list[str]) -> list[str]:
+    """`norm` of each word."""
+    cache = _WORDS
+    return [cache[w] if w in cache else norm(w) for w in words]
 
 
 def tokens(text: str, raw: list[str] | None = None) -> Tokens:
-    """Cut plain text into normalised tokens (spans and sentences on demand); `raw` is
+    """Cut plain text into tokens (normalised forms, spans and sentences on demand); `raw` is
     `words(text)` when the caller has it already."""
-    cache = _WORDS
-    norms = []
-    for word in _TOKEN.findall(text) if raw is None else raw:
-        norm = cache.get(word)
-        if norm is None:
-            norm = norm_word(word)
-            if len(cache) < _WORDS_MAX:
-                cache[word] = norm
-        norms.append(norm)
-    return Tokens(text, norms)
+    return Tokens(text, words(text) if raw is None else raw)
 
 
 def phrase(text: str) -> tuple[str, ...]:
