@@ -6,7 +6,7 @@ Fills a store with --stored items (one transaction of executemany; 1,000 feeds, 
 with their matches, fetched over the last 90 days, real-length text, every index in place),
 then times a poll cycle through the real pipeline (Pipeline.poll_many, as `monitor check` runs
 it) of --feeds generated feeds x --items items from a loopback server (bench/_feeds.py), all
-new, against an empty store and against the full one, and the 304 pass after it. Each store is
+new, against an empty store and against the full one, and the 304 pass after it (best of 5). Each store is
 put back as it was between runs (the poll's rows deleted, the feeds' ETags forgotten) and a
 new Pipeline is made, so every run does the same work; runs alternate empty/full and the best
 of --repeat is kept (the machine may be busy). Target (issue 8): full within 10% of empty.
@@ -77,6 +77,9 @@ def reset(store: Store, urls: list[str]) -> None:
         store.db.execute(f"UPDATE feeds SET etag = NULL, last_modified = NULL, items = 0 WHERE url IN ({marks})", urls)
 
 
+PASSES_304 = 5
+
+
 def one_run(cdir: Path, state: Path, urls: list[str]) -> tuple[float, float, int]:
     cfg = config.load(cdir, state)
     store = Store(cfg.database)
@@ -87,9 +90,11 @@ def one_run(cdir: Path, state: Path, urls: list[str]) -> tuple[float, float, int
         start = time.perf_counter()
         first = pipe.poll_many(feeds)
         t1 = time.perf_counter() - start
-        start = time.perf_counter()
-        pipe.poll_many(feeds)
-        t2 = time.perf_counter() - start
+        t2 = float("inf")
+        for _ in range(PASSES_304):  # a 304 pass takes ~0.1 s: the best of several, or it is all noise
+            start = time.perf_counter()
+            pipe.poll_many(feeds)
+            t2 = min(t2, time.perf_counter() - start)
     finally:
         pipe.close()
         store.close()
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _feeds.generate(work / "feeds", args.feeds, args.items)
         server = subprocess.Popen([sys.executable, str(HERE / "_feeds.py"), "serve", str(work / "feeds"),
-                                   "--max-requests", str(args.feeds * 4 * args.repeat + 10), "--idle", "600"],
+                                   "--max-requests", str(args.feeds * (1 + PASSES_304) * 2 * args.repeat + 10), "--idle", "600"],
                                   stdout=subprocess.PIPE, text=True)
         try:
             port = int(server.stdout.readline())
