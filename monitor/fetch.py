@@ -16,8 +16,9 @@
   move and is reported as `final_url` so the caller can remember the new address.
 - Failures raise FeedError with a short stable `reason` (dns, connect, timeout, tls, http_404,
   too_large, redirects, protocol, ...) for metrics and backoff; 429/503 carry Retry-After in seconds.
-- No cookies are kept (one feed's cookies never reach another), no proxy settings are read from
-  the environment, and response header lines may be up to 64 KiB (big CSP/cookie headers exist).
+- Cookies are kept per site, as a browser does (a "set a cookie, then redirect to the same page"
+  wall must not look like a redirect loop); no proxy settings are read from the environment;
+  response header lines may be up to 64 KiB (big CSP and cookie headers exist).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Fetcher:
             connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
             headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
             auto_decompress=False,  # inflated in _read, never past the cap
-            cookie_jar=aiohttp.DummyCookieJar(),
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: also for feeds addressed by IP
             timeout=aiohttp.ClientTimeout(total=None),  # the deadline is asyncio.wait_for's
             max_line_size=HEADER_LIMIT, max_field_size=HEADER_LIMIT,
         )

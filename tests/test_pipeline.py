@@ -116,6 +116,23 @@ def test_permanent_redirect_is_remembered_and_410_stops_polling(tmp_path, feed_s
     assert store.feed(old).gone
 
 
+def test_a_cookie_set_before_a_redirect_is_sent_on(tmp_path, feed_server):
+    """A "set a cookie, then redirect" wall in front of a feed: the cookie goes with the next hop."""
+    def feed(h):
+        ok = "wall=passed" in (h.headers.get("Cookie") or "")
+        body = FEED_V1.encode() if ok else b"no cookie"
+        h.send_response(200 if ok else 403)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    feed_server.responses["/feed"] = feed
+    wall = feed_server.set("/wall", "", status=302, Location=feed_server.url("/feed"), **{"Set-Cookie": "wall=passed; Path=/"})
+    cfg, store, pipe = open_pipeline(tmp_path, [wall])
+    summary = pipe.poll(cfg.feeds[0])
+    assert (summary.status, summary.new_items) == ("ok", 2), summary
+
+
 def test_poll_many_with_a_parse_process_stores_like_poll(tmp_path, feed_server):
     urls = [feed_server.set(f"/f{i}", rss((f"g{i}", f"Item {i}", "text"), (f"h{i}", f"Other {i}", "x")), ETag=f'"{i}"')
             for i in range(5)] + [feed_server.set("/broken", "no", status=500)]
