@@ -69,7 +69,9 @@ Speed (bench/match.py)
     a phrase; a field with no such word (most news) costs one regex pass and two set lookups,
     and an item with no hit at all gets the same precomputed `Match`. A new word is normalised
     and looked up once per story; its fuzzy comparisons go only to first tokens of the same
-    first letter whose length leaves fuzz.ratio a chance of reaching the cutoff. Words are
+    first letter whose length leaves fuzz.ratio a chance of reaching the cutoff (stopping at the
+    first that reaches it), and its spelling key is computed only when the letters the key rules
+    never touch (normalize.key_shape) are those of some first token's key. Words are
     normalised only around opening words, and the outcome of each phrase at a place (its
     score and width) is kept per phrase and raw words, so a recurring wording ("North Korean
     troops", "President Biden said") costs one dict lookup.
@@ -133,7 +135,9 @@ class CompiledStory:
     phrases: tuple[Phrase, ...]
     by_token: dict[str, tuple[int, ...]]
     by_key: dict[str, tuple[int, ...]]
+    key_shapes: frozenset[frozenset[str]]  # normalize.key_shape of each key in by_key
     fuzzy_firsts: dict[tuple[str, int], tuple[str, ...]]  # (first letter, length) -> first tokens in fuzzy reach
+    open_cutoff: float  # fuzzy_min - _OPEN_MARGIN
     token_cache: dict[str, Candidates] = field(default_factory=dict)  # normalised token -> phrases
     known: set[str] = field(default_factory=set)  # raw words whose candidates are known
     opening: set[str] = field(default_factory=set)  # the known raw words that open any candidate
@@ -157,29 +161,48 @@ class CompiledStory:
             # in `opening` when it opens a phrase, whatever another thread is doing
             self.known = known = set(self.opening)
         unknown = set(raw).difference(known)
-        new = [word for word in unknown if self.candidates(normalize.norm(word))]
+        opens, norm = self.opens, normalize.norm
+        new = [word for word in unknown if opens(norm(word))]
         if new:
             # a new set, never changed in place (another thread may be reading the old one),
             # and replaced before the words are known
             self.opening = self.opening | set(new)
         known.update(unknown)
 
+    def opens(self, token: str) -> bool:
+        """Whether `candidates(token)` is not empty, decided without building it (most new
+        words open nothing, and are then kept as such): the spelling key only of a word of a
+        key's shape, the fuzzy comparisons only until one reaches the cutoff."""
+        found = self.token_cache.get(token)
+        if found is not None:
+            return bool(found)
+        if token in self.by_token or (normalize.key_shape(token) in self.key_shapes
+                                      and normalize.key(token) in self.by_key):
+            return bool(self.candidates(token))
+        near = self.fuzzy_firsts.get((token[:1], len(token)))
+        if near and process.extractOne(token, near, scorer=fuzz.ratio, score_cutoff=self.open_cutoff) is not None:
+            return bool(self.candidates(token))
+        self._remember(token, _NO_CANDIDATES)
+        return False
+
     def candidates(self, token: str) -> Candidates:
         """The phrases whose first token this item token may be."""
         found = self.token_cache.get(token)
         if found is None:
             found = self._candidates(token)
-            if len(self.token_cache) >= _TOKEN_CACHE_MAX:
-                self.token_cache.clear()
-            self.token_cache[token] = found
+            self._remember(token, found)
         return found
+
+    def _remember(self, token: str, found: Candidates) -> None:
+        if len(self.token_cache) >= _TOKEN_CACHE_MAX:
+            self.token_cache.clear()
+        self.token_cache[token] = found
 
     def _candidates(self, token: str) -> Candidates:
         opened = [*self.by_token.get(token, ()), *self.by_key.get(normalize.key(token), ())]
-        cutoff = self.story.matching.fuzzy_min - _OPEN_MARGIN
         near = self.fuzzy_firsts.get((token[:1], len(token)))
         if near:
-            for first, _, _ in process.extract(token, near, scorer=fuzz.ratio, score_cutoff=cutoff, limit=None):
+            for first, _, _ in process.extract(token, near, scorer=fuzz.ratio, score_cutoff=self.open_cutoff, limit=None):
                 opened += self.by_token[first]
         if not opened:
             return _NO_CANDIDATES
@@ -255,7 +278,9 @@ def _compile(story: Story) -> CompiledStory:
         phrases=tuple(phrases),
         by_token={k: tuple(v) for k, v in by_token.items()},
         by_key={k: tuple(v) for k, v in by_key.items()},
+        key_shapes=frozenset(map(normalize.key_shape, by_key)),
         fuzzy_firsts=_fuzzy_firsts(list(by_token), m.fuzzy_min_length, m.fuzzy_min - _OPEN_MARGIN),
+        open_cutoff=m.fuzzy_min - _OPEN_MARGIN,
     )
 
 

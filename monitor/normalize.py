@@ -58,7 +58,10 @@ _KEY_RULES = (("kh", "h"), ("zh", "j"), ("ph", "f"), ("ck", "k"), ("eo", "o"), (
               ("ou", "u"), ("yy", "y"), ("iy", "y"), ("ij", "y"), ("w", "v"))
 _DOUBLE = re.compile(r"(.)\1+")
 _KEY_CHANGES = re.compile("|".join(old for old, _ in _KEY_RULES) + r"|(.)\1")  # a rule or a doubled letter
-_WORDS: dict[str, str] = {}  # raw token -> normalised, a faster front for norm_word's cache
+# the characters the key rules read or write, and the plural "s": every other character of a word
+# is still in its key (a doubled letter is collapsed, never dropped), see `key_shape`
+_KEY_LETTERS = frozenset("".join(old + new for old, new in _KEY_RULES) + "s")
+_WORDS: dict[str, str] = {}  # raw token -> normalised (the first _WORDS_MAX words; norm_word's cache after)
 _WORDS_MAX = 200_000
 
 
@@ -141,6 +144,10 @@ def _translit(text: str) -> str:
 @lru_cache(maxsize=65536)
 def norm_word(word: str) -> str:
     """One token as matched: folded, transliterated, possessive and punctuation removed."""
+    return _norm_word(word)
+
+
+def _norm_word(word: str) -> str:
     if word.isascii():
         folded = word.lower()
     else:
@@ -165,6 +172,12 @@ def key(word: str) -> str:
     return _DOUBLE.sub(r"\1", word) if _DOUBLE.search(word) else word
 
 
+def key_shape(word: str) -> frozenset[str]:
+    """The characters of `word` that `key` never touches: the same for a word and its key, so a
+    word whose shape is no key's shape cannot have that key (a set lookup instead of the key)."""
+    return frozenset(word).difference(_KEY_LETTERS)
+
+
 def plain(text: str) -> str:
     """The field as matched: markup converted to text if there is any, else unchanged."""
     if ("<" in text or "&" in text) and _MARKUP.search(text):
@@ -182,12 +195,14 @@ def _token(text: str) -> re.Pattern[str]:
 
 
 def norm(word: str) -> str:
-    """`norm_word`, through a plain dict in front of its cache (news vocabulary repeats)."""
+    """`norm_word`, kept in a plain dict (news vocabulary repeats); once that is full, through
+    norm_word's own cache."""
     found = _WORDS.get(word)
     if found is None:
-        found = norm_word(word)
         if len(_WORDS) < _WORDS_MAX:
-            _WORDS[word] = found
+            found = _WORDS[word] = _norm_word(word)  # no use in keeping it twice
+        else:
+            found = norm_word(word)
     return found
 
 
