@@ -35,6 +35,7 @@ import zlib
 from datetime import datetime, timezone
 
 import aiohttp
+import certifi
 from yarl import URL
 
 from . import __version__
@@ -69,7 +70,10 @@ class Fetcher:
 
     async def _make_session(self, user_agent: str, max_connections: int) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
+            # certifi's roots, as httpx (our client before) and requests use: the same feeds verify
+            # on every OS, whether or not it has a CA store Python can find
+            connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300,
+                                           ssl=ssl.create_default_context(cafile=certifi.where())),
             headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
             auto_decompress=False,  # inflated in _read, never past the cap
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: also for feeds addressed by IP
