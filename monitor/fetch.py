@@ -17,8 +17,9 @@
 - Failures raise FeedError with a short stable `reason` (dns, connect, timeout, tls, http_404,
   too_large, redirects, protocol, ...) for metrics and backoff; 429/503 carry Retry-After in seconds.
 - Cookies are kept per site, as a browser does (a "set a cookie, then redirect to the same page"
-  wall must not look like a redirect loop); no proxy settings are read from the environment;
-  response header lines may be up to 64 KiB (big CSP and cookie headers exist).
+  wall must not look like a redirect loop); HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the
+  environment are honoured (trust_env, as httpx did by default); response header lines may be up
+  to 64 KiB (big CSP and cookie headers exist).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Fetcher:
             auto_decompress=False,  # inflated in _read, never past the cap
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: also for feeds addressed by IP
             timeout=aiohttp.ClientTimeout(total=None),  # the deadline is asyncio.wait_for's
+            trust_env=True,  # proxies from the environment
             max_line_size=HEADER_LIMIT, max_field_size=HEADER_LIMIT,
         )
 

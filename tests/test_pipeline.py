@@ -133,6 +133,22 @@ def test_a_cookie_set_before_a_redirect_is_sent_on(tmp_path, feed_server):
     assert (summary.status, summary.new_items) == ("ok", 2), summary
 
 
+def test_a_proxy_from_the_environment_is_used(tmp_path, feed_server, monkeypatch):
+    """HTTP_PROXY is honoured: the feed's host need not resolve, the proxy fetches it."""
+    url = "http://feed.story-monitor.invalid/news.xml"
+    feed_server.set(url, FEED_V1)  # a proxy is asked for the absolute URL
+    monkeypatch.setenv("HTTP_PROXY", feed_server.url("").rstrip("/"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    cfg, store, pipe = open_pipeline(tmp_path, [url])
+    try:
+        summary = pipe.poll(cfg.feeds[0])
+    finally:
+        pipe.close()
+    assert (summary.status, summary.new_items) == ("ok", 2), summary
+    assert [path for path, _ in feed_server.requests] == [url]
+
+
 def test_poll_many_with_a_parse_process_stores_like_poll(tmp_path, feed_server):
     urls = [feed_server.set(f"/f{i}", rss((f"g{i}", f"Item {i}", "text"), (f"h{i}", f"Other {i}", "x")), ETag=f'"{i}"')
             for i in range(5)] + [feed_server.set("/broken", "no", status=500)]
