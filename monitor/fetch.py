@@ -17,9 +17,9 @@
 - Failures raise FeedError with a short stable `reason` (dns, connect, timeout, tls, http_404,
   too_large, redirects, protocol, ...) for metrics and backoff; 429/503 carry Retry-After in seconds.
 - Cookies are kept per site, as a browser does (a "set a cookie, then redirect to the same page"
-  wall must not look like a redirect loop); HTTP_PROXY / HTTPS_PROXY / NO_PROXY from the
-  environment are honoured (trust_env, as httpx did by default); response header lines may be up
-  to 64 KiB (big CSP and cookie headers exist).
+  wall must not look like a redirect loop); HTTP_PROXY / HTTPS_PROXY / NO_PROXY, as set when the
+  service starts, are honoured (as httpx did by default); response header lines may be up to
+  64 KiB (big CSP and cookie headers exist).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import socket
 import ssl
 import threading
 import time
+import urllib.request
 import zlib
 from datetime import datetime, timezone
 
@@ -79,7 +80,9 @@ class Fetcher:
             auto_decompress=False,  # inflated in _read, never past the cap
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: also for feeds addressed by IP
             timeout=aiohttp.ClientTimeout(total=None),  # the deadline is asyncio.wait_for's
-            trust_env=True,  # proxies from the environment
+            # proxies from the environment; aiohttp then looks them up (and ~/.netrc) on every
+            # request, 0.6 ms of CPU a 304: only when some are set when the service starts
+            trust_env=bool(urllib.request.getproxies()),
             max_line_size=HEADER_LIMIT, max_field_size=HEADER_LIMIT,
         )
 
