@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -577,6 +578,7 @@ def _marks(values: list) -> str:
     return ",".join("?" * len(values))
 
 
+@lru_cache(maxsize=2048)  # unseen() and save_poll() ask for the same items, one after the other
 def fingerprint(item: Item) -> str | None:
     """Title + start of text, whitespace- and case-folded: the same article under a new GUID."""
     basis = " ".join(f"{item.title}\n{item.text[:1000]}".lower().split())
