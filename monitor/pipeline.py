@@ -100,7 +100,7 @@ class Pipeline:
         """Poll many feeds at once (`monitor check`): fetches run concurrently on the fetcher's
         event loop, parsing in the process pool when there is one, and each feed's results are
         stored as soon as they are parsed. At most `window` feeds are in flight, which bounds memory."""
-        states = {f.url: f for f in self.store.feeds()}
+        states = {f.url: f for f in self.store.feeds(f.url for f in feeds)}
         out: list[PollSummary] = []
         pending: dict[Future, tuple[Feed, FeedState, float]] = {}
         for feed in feeds:

@@ -241,9 +241,13 @@ class Store:
             rows = list(self.db.query("SELECT * FROM feeds WHERE url = ?", [url]))
         return _feed_state(rows[0]) if rows else FeedState(url=url)
 
-    def feeds(self) -> list[FeedState]:
+    def feeds(self, urls: Iterable[str] | None = None) -> list[FeedState]:
+        """Every feed's state, or only those of `urls` (those that have a row)."""
         with self.lock:
-            return [_feed_state(r) for r in self.db.query("SELECT * FROM feeds ORDER BY url")]
+            if urls is None:
+                return [_feed_state(r) for r in self.db.query("SELECT * FROM feeds ORDER BY url")]
+            return [_feed_state(r) for chunk in _chunks(list(dict.fromkeys(urls)))
+                    for r in self.db.query(f"SELECT * FROM feeds WHERE url IN ({_marks(chunk)})", chunk)]
 
     # ------------------------------------------------------------ items
 

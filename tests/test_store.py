@@ -53,7 +53,7 @@ def test_every_query_uses_an_index(tmp_path):
     store.db.conn.set_trace_callback(statements.append)
     try:  # every public method, as the service, the CLI, the dashboard and /metrics call them
         store.sync_feeds([(FEED, "Feed")])
-        store.feed(FEED), store.feeds(), store.unseen(its + [item(7)]), store.find_item("https://example.org/1")
+        store.feed(FEED), store.feeds(), store.feeds([FEED]), store.unseen(its + [item(7)]), store.find_item("https://example.org/1")
         store.items(), store.items(story="s"), store.items(relevant_only=True)
         poll(store, [item(8)], matches={"g8": [relevant()]}, alerts=[alert("k8", item(8))],
              repeats=[("k0", item(8))], deliveries=[("k8", "t1")])
