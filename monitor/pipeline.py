@@ -57,7 +57,9 @@ class Pipeline:
         self.lock = threading.Lock()
         self.processes = processes = s.parse_processes if parse_processes is None else parse_processes
         self.pool = _process_pool(processes) if processes > 0 else None
-        self._parse_executor = ThreadPoolExecutor(max(2, processes * 2), thread_name_prefix="parse")
+        # threads that hand bodies to the pool and wait; with no pool they parse themselves, and
+        # holding the GIL, one thread is all that can use (a second one only adds switching)
+        self._parse_executor = ThreadPoolExecutor(max(1, processes * 2), thread_name_prefix="parse")
         store.sync_feeds((f.url, f.title) for f in cfg.feeds)
         self.ledgers = self._load_ledgers()
 
