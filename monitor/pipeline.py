@@ -138,7 +138,13 @@ class Pipeline:
             except BaseException as exc:  # a bug: surface it through the future
                 out.set_exception(exc)
 
-        fetched.add_done_callback(lambda f: self._parse_executor.submit(parsed, f))
+        def fetched_done(f: Future) -> None:
+            if not f.cancelled() and f.exception() is None and f.result().body is not None:
+                self._parse_executor.submit(parsed, f)
+            else:  # a 304 or a failure: nothing to parse, settled at once (one thread hop less)
+                parsed(f)
+
+        fetched.add_done_callback(fetched_done)
         return out
 
     def _skip(self, feed: Feed, state: FeedState, force: bool) -> PollSummary | None:
