@@ -488,6 +488,8 @@ def _on_story_re(story: Story) -> re.Pattern[str]:
     """One pattern for every term of `_on_story`, cached per story object (kept, so its id stays its own)."""
     cached = _ON_STORY_CACHE.get(id(story))
     if cached is None or cached[0] is not story:
+        if len(_ON_STORY_CACHE) >= 64:  # stories of past config reloads: let them go (as match.compile_story)
+            _ON_STORY_CACHE.clear()
         required = [t for c in story.concepts if c.required for t in c.terms]
         terms = [*(required or story.topic), *(t for c in story.claims for t in c.terms)]
         terms += [s for k in story.figures for s in k.subjects]

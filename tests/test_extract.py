@@ -538,3 +538,12 @@ def test_one_search_for_many_terms_finds_what_each_term_finds(text):
     for t in terms:
         assert [m.span() for m in _finditer_at(_alias_re(t), text, starts)] == \
             [m.span() for m in _alias_re(t).finditer(text)]
+
+
+def test_the_per_story_pattern_cache_lets_old_stories_go():
+    """A config reload makes new story objects: the cache of the old ones stays bounded."""
+    from monitor import extract as ex
+
+    for _ in range(200):
+        ex._on_story("North Korean troops in Kursk", STORY.model_copy(deep=True))
+    assert len(ex._ON_STORY_CACHE) <= 64
