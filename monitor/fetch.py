@@ -296,9 +296,9 @@ def _check_status(url: str, resp: aiohttp.ClientResponse) -> None:
     if code in (429, 503):
         after = retry_after(resp.headers.get("retry-after"))
         wait = f" (Retry-After: {after:.0f}s)" if after is not None else ""
-        raise FeedError(url, f"HTTP {code} {(resp.reason or '')}{wait}. Hint: the server is busy or rate-limits us; the next poll waits as asked (at most a day)", status=code, reason=f"http_{code}", retry_after=after)
+        raise FeedError(url, f"HTTP {code} {resp.reason or ''}{wait}. Hint: the server is busy or rate-limits us; the next poll waits as asked (at most a day)", status=code, reason=f"http_{code}", retry_after=after)
     hint = {404: "check the URL in config/monitor.toml", 401: "the feed needs credentials", 403: "the server refuses us; check the URL"}.get(code, "the server failed; it will be retried")
-    raise FeedError(url, f"bad HTTP status {code} {(resp.reason or '')}. Hint: {hint}", status=code, reason=f"http_{code}")
+    raise FeedError(url, f"bad HTTP status {code} {resp.reason or ''}. Hint: {hint}", status=code, reason=f"http_{code}")
 
 
 def retry_after(value: str | None) -> float | None:
