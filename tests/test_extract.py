@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.extract import extract, figures_in, numbers, sentences
+from monitor.extract import extract, sentences
+from monitor.figures import figures_in, numbers
 from monitor.models import Hit, Item, Match
 from monitor.story import Story
 
