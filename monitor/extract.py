@@ -237,7 +237,9 @@ SPEECH_VERBS = (
     "branded|blast|blasts|blasted|question|questions|questioned|agree|agrees|agreed|mock|mocks|"
     "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
     "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
-    r"reiterates|reiterated|calls?\s+for|called\s+for"
+    r"reiterates|reiterated|calls?\s+for|called\s+for|calling\s+for|announcing|claiming|confirming|insisting|"
+    r"accusing|urging|vowing|stressing|noting|arguing|suggesting|acknowledging|admitting|rejecting|"
+    r"dismissing|demanding|estimating|describing|explaining"
 )
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
@@ -255,6 +257,8 @@ _AUX = (
 )
 _GAP_WORDS = re.compile(rf"^(?:['’]s(?:\s+[A-Za-z][\w\-.’']*){{1,4}}?)?(?:\s+(?:{_AUX}))*\s*$", re.I)
 _GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s*$", re.I)
+# "The government released video that it claimed shows ...": the pronoun is the actor again
+_GAP_RELATIVE = re.compile(rf"^\s+(?:[\w’'-]+\s+){{1,8}}?(?:that|which|what)\s+(it|they|he|she)(?:\s+(?:{_AUX}))*\s*$", re.I)
 _COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
 _CLAUSE_LEAD = re.compile(
     rf"^(?:\s*(?:,|that\b|of\b|about\b|against\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
@@ -268,6 +272,12 @@ _ACCORDING = re.compile(r"\baccording\s+to\s+(?:an?\s+|the\s+)?(?:[\w\-’']+\s+
 _QUOTES = re.compile(r"“([^”]{3,}?)”|\"([^\"]{3,}?)\"|‘([^‘’]{3,}?)’(?![a-z])|(?<![\w])'([^']{3,}?)'(?![\w])")
 
 
+# "said to be targeting", "accused of targeting": the verb is passive, its subject is not the speaker
+_PASSIVE = re.compile(
+    r"(?:said|reported|believed|alleged|claimed|estimated|expected|thought)\s+to\s+(?:be|have)\b|"
+    r"(?:accused|blamed|critici[sz]ed|condemned|suspected)\s+(?:of|for)\b", re.I)
+
+
 @dataclass(frozen=True)
 class Attribution:
     actor: str
@@ -275,6 +285,7 @@ class Attribution:
     verb: str
     person: bool
     pos: int = 0  # where the attribution is marked (verb, "according to", "'s confirmation")
+    rule: str = ""  # which form found it (see the module docstring), for `monitor explain`
 
 
 def attribute(sent: str, ments: list[Mention], is_title: bool) -> list[Attribution]:
@@ -305,13 +316,15 @@ def _attributions(sent: str, ments: list[Mention], is_title: bool) -> list[Attri
         nom = _NOMINAL.match(sent[m.end :])
         if nom:
             text = _text(sent, sent[m.end + nom.end() :])
-            found.append(Attribution(m.actor, text, "confirmation", m.person, m.end))
+            found.append(Attribution(m.actor, text, "confirmation", m.person, m.end, "nominal: ACTOR's "
+                                     f"{nom.group(0).split()[1].lower()} that CLAUSE"))
         before = sent[: m.start]
         acc = _ACCORDING.search(before)
         if acc:
             clause = (before[: acc.start()] + " " + sent[m.end :]).strip(" ,.;")
             # "according to" qualifies the whole sentence: it counts after any verb attribution
-            found.append(Attribution(m.actor, _text(sent, clause), "according to", m.person, len(sent) + acc.start()))
+            found.append(Attribution(m.actor, _text(sent, clause), "according to", m.person, len(sent) + acc.start(),
+                                     "according: CLAUSE, according to ACTOR"))
     return found
 
 
@@ -322,8 +335,13 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         return []
     m = before[-1]
     gap = sent[m.end : v.start()]
-    if not (_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap)):
+    relative = _GAP_RELATIVE.match(gap)
+    if relative and relative.group(1).lower() not in (("he", "she", "they") if m.person else ("it", "they")):
+        relative = None
+    if not (_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap) or relative):
         return []
+    if _PASSIVE.match(sent, v.start()):
+        return []  # "Israeli military accused of targeting ...", "Seoul said to be ..."
     speakers = [m]
     for prev in reversed(before[:-1]):
         between = sent[prev.end : speakers[-1].start]
@@ -337,43 +355,84 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     clause = clause[told.end() :] if told else clause  # "told Russia's ambassador they are ..."
     first = speakers[-1]
     head = sent[: first.start]
-    trailing = bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3
+    # "CLAUSE, ACTOR said ...": the longer side is the statement ("Amid the conflict, the military
+    # says it has ..." is a forward statement after an opening phrase)
+    trailing = (bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3
+                and len(head.split()) > len(clause.split()))
+    rule = f"forward: ACTOR {v.group(0)} CLAUSE"
     if trailing or _TRAILING.match(after) or len(clause.split()) < 2:
         clause = re.sub(r"(?:the\s+)?$", "", head, flags=re.I).strip(" ,;:—–-")  # CLAUSE, ACTOR VERB.
+        rule = f"trailing: CLAUSE, ACTOR {v.group(0)}"
     elif _DENY.search(v.group(0)) or _CONFIRM.search(v.group(0)) or _NEGATED_VERB.search(v.group(0)) \
             or re.match(r"accus", v.group(0), re.I):
         clause = f"{v.group(0).lower()} {clause.strip()}"  # the verb is the statement: "does not deny ...", "accused X of"
     text = _text(sent, clause)
-    return [Attribution(s.actor, text, v.group(0), s.person, v.start()) for s in reversed(speakers)]
+    return [Attribution(s.actor, text, v.group(0), s.person, v.start(), rule) for s in reversed(speakers)]
 
 
 def _inverted(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribution]:
     """CLAUSE, VERB ACTOR ("..., says South Korea", "..., said Kirby")."""
-    if not re.search(r"[,:][\"”’']?\s*$", sent[: v.start()]):
+    if not re.search(r"[,:][\"”’']?\s*$", sent[: v.start()]) or _PASSIVE.match(sent, v.start()):
         return []
     for m in ments:
         if m.start >= v.end() and re.fullmatch(r"\s+(?:the\s+)?(?:[\w\-.’']+\s+){0,4}", sent[v.end() : m.start], re.I):
             rest = sent[m.end :]
             if re.match(r"^(?:['’]s\s+[\w\s]{0,30})?\s*[,.;!?]?\s*(?:\w+\s*){0,3}[.!?…]?\s*$", rest):
                 clause = sent[: v.start()].strip(" ,;:—–-")
-                return [Attribution(m.actor, _text(sent, clause), v.group(0), m.person, v.start())]
+                return [Attribution(m.actor, _text(sent, clause), v.group(0), m.person, v.start(),
+                                    f"inverted: CLAUSE, {v.group(0)} ACTOR")]
     return []
 
 
 def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
-    """Title forms 'CLAUSE: ACTOR' and 'ACTOR: CLAUSE'."""
+    """Title forms 'CLAUSE: ACTOR' and 'ACTOR: CLAUSE', where the ACTOR side is only a name tag.
+
+    A name tag is the actor's mention, with at most four words of title before it ("Ukraine's
+    spy chief Budanov") and after it only role words ("Kremlin spokesman", "NATO chief") or a
+    possessive. Anything else makes that side a topic, not a speaker: "Spain floods: Sánchez
+    sends 10,000 troops" has no statement by Sánchez with the text "Spain floods", and "Spain
+    floods: 89 still missing" no statement by Spain. The CLAUSE side needs three words or a quote.
+    A speaker's name before the colon is usually a place ("Lebanon: satellite imagery reveals
+    ..."): it speaks there only when the clause quotes it.
+    """
     out: list[Attribution] = []
     if ":" not in sent:
         return out
     head, _, tail = sent.rpartition(":")
     tail_ms = [m for m in ments if m.start > len(head)]
-    if tail_ms and len(tail.split()) <= 6 and not _VERB.search(tail):
-        out.append(Attribution(tail_ms[0].actor, _text(sent, head), "headline", tail_ms[0].person, len(head)))
+    if tail_ms and _name_tag(sent, len(head) + 1, len(sent), tail_ms[0]) and _clause_like(head):
+        out.append(Attribution(tail_ms[0].actor, _text(sent, head), "headline", tail_ms[0].person, len(head),
+                               "headline: CLAUSE: ACTOR"))
     first, _, rest = sent.partition(":")
     first_ms = [m for m in ments if m.end <= len(first)]
-    if first_ms and len(first.split()) <= 5 and not _VERB.search(first):
-        out.append(Attribution(first_ms[0].actor, _text(sent, rest), "headline", first_ms[0].person, len(first)))
+    speaker = bool(first_ms) and first_ms[-1].actor.startswith("other:")
+    if first_ms and _name_tag(sent, 0, len(first), first_ms[-1]) and _clause_like(rest) \
+            and (not speaker or _QUOTES.search(rest)):
+        out.append(Attribution(first_ms[-1].actor, _text(sent, rest), "headline", first_ms[-1].person, len(first),
+                               "headline: ACTOR: CLAUSE"))
     return out
+
+
+# after a name in a tag: "Kremlin spokesman", "NATO chief", "Zelensky's office", "Ukraine officials"
+_ROLE_WORDS = (
+    r"chief|head|boss|spokes(?:man|woman|person|people)|officials?|minister|ministry|president|premier|PM|"
+    r"envoy|leader|commander|general|sources?|office|government|military|army|police|intelligence|agency|"
+    r"adviser|advisor|aides?|ambassador|diplomats?|authorities|chair(?:man|woman)?|secretary|lawmakers?|"
+    r"senator|MPs?"
+)
+_TAG_AFTER = re.compile(rf"^(?:['’]s)?(?:\s+(?:{_ROLE_WORDS})\b)*[\s\W]*$", re.I)
+
+
+def _name_tag(sent: str, start: int, end: int, m: Mention) -> bool:
+    """`sent[start:end]` is a name tag for mention `m` (see `_headline`), with no reporting verb
+    other than a closing "says"."""
+    before, after = sent[start : m.start], sent[m.end : end]
+    return (len(before.split()) <= 4 and _TAG_AFTER.match(after) is not None
+            and not _VERB.search(before) and not re.search(r"\d", before))
+
+
+def _clause_like(text: str) -> bool:
+    return len(text.split()) >= 3 or bool(_QUOTES.search(text))
 
 
 def _text(sent: str, clause: str) -> str:
@@ -521,5 +580,7 @@ def _statements(sent: str, atts: list[Attribution], story: Story, done: list[Sta
         if any(d.actor == a.actor and d.sentence == sent for d in done):
             continue
         claim, stance = claim_and_stance(sent, a.verb, story)
-        out.append(Statement(actor=a.actor, text=a.text, sentence=sent, claim=claim, stance=stance))
+        who = "speaker" if a.actor.startswith("other:") else "actor"
+        out.append(Statement(actor=a.actor, text=a.text, sentence=sent, claim=claim, stance=stance,
+                             why=f"{a.rule} ({who})" if a.rule else ""))
     return out
