@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -46,6 +47,8 @@ def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Con
 def fail_config(exc: ConfigError) -> None:
     for line in exc.problems:
         click.echo(f"error: {line}", err=True)
+    for line in getattr(exc, "warnings", []):
+        click.echo(f"warning: {line}", err=True)
     click.echo(f"{len(exc.problems)} problem(s) in the configuration; nothing was started.", err=True)
     sys.exit(2)
 
@@ -89,6 +92,8 @@ def run(config_dir: str | None, state_dir: str | None, verbose: int, log_format:
 
     cfg = load_config(config_dir, state_dir)
     setup_logging(cfg, max(verbose, 1), log_format)
+    for line in cfg.warnings:
+        logging.getLogger("monitor.config").warning("config warning: %s", line)
     try:
         Service(cfg, config_dir, state_dir, web=web).run_forever()
     except OSError as exc:  # the dashboard's port is taken or not allowed
@@ -193,8 +198,11 @@ def health(config_dir: str | None, state_dir: str | None, verbose: int, web: str
 @cli.command()
 @common
 def validate(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
-    """Check the config files and environment; report every problem with a fix."""
+    """Check the config files and environment; report every problem with a fix, and warn about
+    settings that can never apply (an alias that is also a look-alike, ...)."""
     cfg = load_config(config_dir, state_dir)
+    for line in cfg.warnings:
+        click.echo(f"warning: {line}", err=True)
     click.echo(f"{cfg.config_dir}: ok: {len(cfg.feeds)} feeds, {len(cfg.stories)} stories "
                f"({', '.join(s.id for s in cfg.stories)}), {len(cfg.notify.targets)} notification targets")
 
