@@ -501,7 +501,7 @@ def _check_story(story: Story, path: Path, problems: list[str], warnings: list[s
                     f"{path}: actors[{i}].ambiguous[{j}]: {amb!r} is not one of the actor's aliases. "
                     f"Hint: add it to aliases too"
                 )
-        _check_lookalikes(actor, f"{path}: actors[{i}]", warnings)
+        _check_lookalikes(actor, story.matching, f"{path}: actors[{i}]", warnings)
     for section, ids in (("concepts", [c.id for c in story.concepts]), ("claims", [c.id for c in story.claims]),
                          ("figures", [f.id for f in story.figures])):
         for i, cid in enumerate(ids):
@@ -518,15 +518,26 @@ def _check_story(story: Story, path: Path, problems: list[str], warnings: list[s
     _check_terms(story, path, warnings)
 
 
-def _check_lookalikes(actor: Any, where: str, warnings: list[str]) -> None:
+def _check_lookalikes(actor: Any, matching: Any, where: str, warnings: list[str]) -> None:
+    """A look-alike rules out an alias found inside it, exactly or by a near spelling ("Kim Jong Il"
+    near "Kim Jong-un"): one that is itself a name, or near none of them, never applies."""
+    from rapidfuzz import fuzz
+
     names = {x.casefold() for x in (actor.name, *actor.aliases)}
+
+    def near(name: str, look: str) -> bool:
+        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", look):
+            return True
+        return len(name) >= matching.fuzzy_min_length and fuzz.partial_ratio(name, look) >= matching.fuzzy_min
+
     for j, look in enumerate(actor.lookalikes):
         if look.casefold() in names:
             warnings.append(f"{where}.lookalikes[{j}]: {look!r} is also one of the actor's names, so it never "
                             "counts. Hint: remove it from aliases or from lookalikes")
-        elif not any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", look.casefold()) for n in names):
-            warnings.append(f"{where}.lookalikes[{j}]: {look!r} contains none of the actor's names, so it rules "
-                            "nothing out. Hint: a look-alike is a longer name around an alias (\"Jill Biden\" for \"Biden\")")
+        elif not any(near(n, look.casefold()) for n in names):
+            warnings.append(f"{where}.lookalikes[{j}]: {look!r} is near none of the actor's names, so it rules "
+                            "nothing out. Hint: a look-alike is a longer name around an alias or a near spelling of "
+                            "one (\"Jill Biden\" for \"Biden\")")
 
 
 def _check_known(story: Story, path: Path, problems: list[str], warnings: list[str]) -> None:

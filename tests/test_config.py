@@ -155,7 +155,7 @@ def test_every_story_problem_comes_out_in_one_run(tmp_path):
     assert len(errors) == len(wanted), res.stderr
 
 
-WARNED_STORY = 'exclude = ["quiz"]\n' + MINI_STORY.replace('ambiguous = ["Kirby"]', 'ambiguous = ["Kirby"]\nlookalikes = ["Kirby", "Jill Biden", "Kirby Smart"]') + """
+WARNED_STORY = 'exclude = ["quiz"]\n' + MINI_STORY.replace('ambiguous = ["Kirby"]', 'ambiguous = ["Kirby"]\nlookalikes = ["Kirby", "Jill Biden", "Kirby Smart", "John Kirbey"]') + """
 [[concepts]]
 id = "t"
 terms = ["North Korean troops", "quiz"]
@@ -186,4 +186,4 @@ def test_validate_warns_about_settings_that_can_never_apply(tmp_path):
               "figures[0].nouns: empty", "known.statements[0].actor: 'other:Washington' names no [[speakers]] entry",
               "known.figures[0].source: 'nobody' is no actor id"]:
         assert any(w in line for line in warnings), (w, warnings)
-    assert len(warnings) == 7, warnings  # "Kirby Smart" contains "Kirby"; other:US names the speaker
+    assert len(warnings) == 7, warnings  # "Kirby Smart" contains "Kirby", "John Kirbey" is near "John Kirby"; other:US names the speaker
