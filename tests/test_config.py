@@ -181,7 +181,7 @@ def test_validate_warns_about_settings_that_can_never_apply(tmp_path):
     assert res.returncode == 0, res.stderr
     warnings = [line for line in res.stderr.splitlines() if line.startswith("warning: ")]
     for w in ["actors[0].lookalikes[0]: 'Kirby' is also one of the actor's names",
-              "actors[0].lookalikes[1]: 'Jill Biden' contains none of the actor's names",
+              "actors[0].lookalikes[1]: 'Jill Biden' is near none of the actor's names",
               "concepts[0].terms[1]: 'quiz' is also in `exclude`", "claims[0].terms: empty",
               "figures[0].nouns: empty", "known.statements[0].actor: 'other:Washington' names no [[speakers]] entry",
               "known.figures[0].source: 'nobody' is no actor id"]:
