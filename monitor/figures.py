@@ -64,7 +64,8 @@ _SMALL = rf"(?:(?:{_TENS_WORDS})(?:[\s-](?:{_UNIT_WORDS}))?|{_UNIT_WORDS}|a\s+do
 _SPELLED = rf"(?:{_SMALL}(?:\s+(?:hundred|thousand|million)(?:\s+(?:and\s+)?{_SMALL}(?!\s*-?\s*(?:year|month|day)))?)*)"
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d,])|\d+(?:\.\d+)?)"
 _MULT = r"(?:\s*[kK]\b|\s+(?:thousand|million)\b)"
-_ONE = rf"(?:{_DIGITS}{_MULT}?|\b{_SPELLED}\b)"
+_COUPLE = r"a\s+couple(?:\s+of)?\s+(?:hundred|thousand|million)"  # "a couple thousand": about 2,000
+_ONE = rf"(?:{_DIGITS}{_MULT}?|\b{_COUPLE}\b|\b{_SPELLED}\b)"
 _NUMBER = re.compile(
     rf"(?<![\w$£€.,-])(?:between\s+)?(?P<low>{_ONE})(?:\s*(?:-|–|—|to|and)\s*(?P<high>{_ONE}))?(?![\w%])",
     re.I,
@@ -126,7 +127,12 @@ def numbers(sent: str) -> list[_Num]:
         if re.search(r"[$£€#]\s*$", before):
             continue
         qual = next((q for q, r in _QUAL_RE if r.search(before)), "exact")
-        out.append(_Num(low, high, m.start(), m.end(), qual))
+        start = m.start()
+        if high is not None and re.search(r"\bfrom\s+$", before, re.I) and re.search(r"\sto\s", m.group(0)):
+            low, high, start = high, None, m.start("high")  # "rose from 150 to 158": the value is 158
+        if re.match(_COUPLE, low_txt, re.I) and qual == "exact":
+            qual = "about"
+        out.append(_Num(low, high, start, m.end(), qual))
     return out
 
 
@@ -142,7 +148,7 @@ def _mult_of(txt: str) -> int:
 
 
 def _value(txt: str) -> int | None:
-    txt = txt.strip()
+    txt = re.sub(r"^a\s+couple(?:\s+of)?\s+", "two ", txt.strip(), flags=re.I)
     m = re.fullmatch(rf"({_DIGITS})({_MULT})?", txt, re.I)
     if m:
         base = float(re.sub(r"[,\s\u00a0\u202f]", "", m.group(1)))
@@ -171,6 +177,16 @@ def _spelled(txt: str) -> int | None:
     return total + current
 
 
+@dataclass(frozen=True)
+class _Tie:
+    """How the clause ties a number to a kind: the rule, its rank (lower wins), the words that did it."""
+
+    rank: int
+    rule: str  # "head" | "verb after" | "noun is a verb" | "verb before" | "noun" | "clause verb" | "list"
+    words: str  # the head, verb or noun that tied it
+    verb: tuple[int, int] | None = None  # span of a verb attached to this number
+
+
 def figures_in(
     sent: str, story: Story, source: str | None, title_subject: bool = False,
     skip: tuple[tuple[int, int], ...] = (),
@@ -180,15 +196,20 @@ def figures_in(
     `title_subject`: the item's title names a subject, which a sentence naming no nation before
     the number inherits ("The first 1,500 troops arrive in Russia"). `skip`: spans of actor
     mentions, whose nation names are speakers, not the counted ("South Korea's spy agency said").
+    Each figure's `rule` says which rule tied it to its kind (for `monitor explain`).
     """
     out: list[Figure] = []
     masked = _mask(sent, skip)
+    nums = numbers(sent)
+    # verbs the grammar attaches to some number: the clause fallback must not borrow them
+    attached = {t.verb for n in nums for k in story.figures for t in [_grammar_tie(masked, n, k)] if t and t.verb}
     # a list in progress: the measured figure's kind, where its measure word ends, the measures so far
     listed: tuple[FigureKind, int, set[str | None]] | None = None
-    for n in numbers(sent):
-        kind_id = _kind(masked, n, story, title_subject)
+    scope = 0  # where the text no earlier number's noun phrase holds begins
+    for n in nums:
+        kind, tie = _kind(masked, n, story, title_subject, attached, scope)
+        scope = max([scope, *(n.end + m.end() for k in story.figures for m in [_noun_after(masked, n, k)[0]] if m)])
         measure, term_end = None, None
-        kind = next((k for k in story.figures if k.id == kind_id), None)
         if kind is not None and kind.measures:
             measure, term_end = _measure(masked, n, kind)
             listed = (kind, term_end, {measure}) if term_end is not None else None
@@ -198,11 +219,14 @@ def figures_in(
                 kind, listed = None, None
             else:
                 kind, listed = listed[0], (listed[0], term_end, listed[2] | {measure})
+                tie = _Tie(4, "list", measure)
         else:
             listed = None
-        if kind is not None:
+        if kind is not None and tie is not None:
+            qualifier = n.qualifier if n.qualifier != "exact" or not tie.rule == "head" else _head_qualifier(masked, n)
             out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
-                              qualifier=n.qualifier, source=source, measure=measure))
+                              qualifier=qualifier, source=source, measure=measure,
+                              rule=f"{tie.rule} “{tie.words}” -> {kind.id} ({kind.series})"))
     return out
 
 
@@ -212,45 +236,255 @@ def _mask(sent: str, spans: tuple[tuple[int, int], ...]) -> str:
     return sent
 
 
-def _kind(sent: str, n: _Num, story: Story, title_subject: bool) -> str | None:
-    counted = [k for k in story.figures if _counts(sent, n, k, title_subject)]
-    if not counted:
-        return None
+def _kind(sent: str, n: _Num, story: Story, title_subject: bool,
+          attached: set[tuple[int, int]], scope: int) -> tuple[FigureKind | None, _Tie | None]:
+    """The kind the clause ties the number to: the best-ranked tie, then a kind whose `context`
+    is in the clause over one without, then file order."""
+    if _PART_OF.search(sent[: n.start]):
+        return None, None  # "12,000 soldiers, including 500 officers": a part of a figure, not another
     clause = _clause(sent, n)
-    for k in counted:
-        if k.context and _has_any(clause, k.context):
-            return k.id
-    return next((k.id for k in counted if not k.context), None)
+    best: tuple[tuple[int, int, int], FigureKind, _Tie] | None = None
+    for i, k in enumerate(story.figures):
+        tie = _grammar_tie(sent, n, k) or _fallback_tie(sent, n, k, attached)
+        if tie is None:
+            continue
+        if k.context and not _has_any(clause, k.context):
+            continue
+        if not _about_subject(sent, n, k, tie, title_subject, scope):
+            continue
+        rank = (tie.rank, 0 if k.context else 1, i)
+        if best is None or rank < best[0]:
+            best = (rank, k, tie)
+    return (best[1], best[2]) if best else (None, None)
 
 
-def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
-    """The number counts what `kind` counts, about its subjects."""
-    nouns = _noun_res(kind)
-    if nouns is None:
-        return False
-    after = sent[n.end :]
-    m = nouns[0].match(after)
+def _grammar_tie(sent: str, n: _Num, k: FigureKind) -> _Tie | None:
+    """Head, own predicate (after or before the number) or noun-that-is-a-verb: the number's own words."""
+    res = _kind_res(k)
+    head = res.head.search(sent[: n.start]) if res.head else None
+    if head:
+        return _Tie(0, "head", head.group("h").strip())
+    noun, bare = _noun_after(sent, n, k)
+    if res.verb is None:
+        return None
+    if noun is None and not bare:
+        return None  # "killed 3 journalists" for a kind whose nouns are troops: not its number
+    if noun is not None and res.verb_word.fullmatch(noun.group(2)):
+        return _Tie(1, "noun is a verb", noun.group(2))  # "158 deaths", "1,000 casualties"
+    at = n.end + (noun.end() if noun else 0)
+    after = res.verb_after.match(sent, at)
+    if after and noun is None and _adjective(sent, after.end()):
+        after = None  # "12 wounded civilians": the number counts the civilians
+    if after:
+        return _Tie(1, "verb after", after.group("v"), after.span("v"))
+    before = res.verb_before.search(_strip_qualifier(sent[: n.start]))
+    if before:
+        return _Tie(1, "verb before", before.group("v"), before.span("v"))
+    return None
+
+
+def _fallback_tie(sent: str, n: _Num, k: FigureKind, attached: set[tuple[int, int]]) -> _Tie | None:
+    """A kind noun after the number: a noun kind's number ("10,000 troops"); for a kind with verbs,
+    one of its verbs elsewhere in the clause, not another number's ("North Korean soldiers in Kursk,
+    many of them killed"), ranks below the number's own words."""
+    noun, _ = _noun_after(sent, n, k)
+    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", sent[n.end:], re.I)
+    strong = re.match(r"^-strong\b", sent[n.end:], re.I)
+    res = _kind_res(k)
+    if noun is None and not strong and not (pronoun and res.noun_any.search(sent)):
+        return None
+    word = noun.group(2) if noun else "of them" if pronoun else "-strong"
+    if res.verb is None:
+        return _Tie(2, "noun", word)
+    left, right = _clause_span(sent, n)
+    for m in res.verb_word_any.finditer(sent, left, right):
+        if m.span("v") not in attached:
+            return _Tie(3, "clause verb", m.group("v"))
+    return None
+
+
+def _noun_after(sent: str, n: _Num, k: FigureKind) -> tuple[re.Match[str] | None, bool]:
+    """(the kind's noun after the number, "N [words] NOUN"; whether no other noun follows: the
+    number stands alone, "95 killed", "45 were killed", "killed 95 in Valencia")."""
+    res = _kind_res(k)
+    after = sent[n.end:]
+    m = res.noun.match(after) if res.noun else None
     if m and any(_FUNCTION_WORD.match(w) for w in m.group(1).split()):
         m = None  # "12 in Zaporizhzhia as North Korean troops": the noun is not this number's
-    if _PART_OF.search(sent[: n.start]):
-        return False  # "12,000 soldiers, including 500 officers": a part of a figure, not another
-    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
+    return m, m is None and bool(_BARE.match(after) or (res.verb and res.verb_after.match(sent, n.end)))
+
+
+# what may follow a number that stands alone: punctuation, the end, a function word, an auxiliary
+_BARE = re.compile(
+    r"^(?:\s*[,;:.!?)\]—–-]|\s*$|\s+(?:in|on|at|near|across|from|since|after|before|during|amid|by|as|and|or|"
+    r"but|with|over|when|while|so|this|last|the|a|an|of|to|for|were|was|are|is|have|has|had|been|being|be|"
+    r"more|others?|remain|remained|remains|still|now|reportedly|also|already|overnight|so\s+far)\b)", re.I)
+_BARE_WORDS = frozenset(
+    "in on at near across from since after before during amid by as and or but with over when while so this last "
+    "the a an of to for were was are is have has had been being be more others remain remained remains still now "
+    "reportedly also already overnight yesterday today earlier later there here".split())
+_AUX_WORDS = (
+    r"were|was|are|is|have|has|had|been|being|be|now|reportedly|also|already|still|so\s+far|all|"
+    r"believed\s+to\s+have\s+been|believed|feared|presumed|thought|confirmed|reported|listed\s+as|"
+    r"remain|remained|remains|left|more|others?|who\s+(?:were|was|are|have\s+been|had\s+been)|who"
+)
+_PREP_PHRASE = r"(?:\s*,?\s+(?:in|on|at|near|from|across|inside)(?:\s+(?:the\s+)?[\w’'-]+){1,3}?\s*,?)?"
+_LINK = (
+    r"(?:(?:has|have|had)\s+)?(?:now\s+|already\s+|reportedly\s+)?"
+    r"(?:[a-z]+\s+from\s+[\d,.]+(?:\s+(?:thousand|million))?\s+to|r[io]se[ns]?\s+to|risen\s+to|climb(?:s|ed)?\s+to|jump(?:s|ed)?\s+to|soar(?:s|ed)?\s+to|gr[eo]w(?:s|n)?\s+to|"
+    r"increase(?:s|d)?\s+to|mount(?:s|ed)?\s+to|reach(?:es|ed)?|hit(?:s)?|stand(?:s)?\s+at|stood\s+at|"
+    r"(?:is|was|were|are)(?:\s+(?:now|at|put\s+at))*|at|of|to|(?:put|estimated|set)\s+at|"
+    r"top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|"
+    r"near(?:s|ed)?|approach(?:es|ed)?|past)"
+)
+_LINK_MORE = re.compile(r"\b(?:top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|past)\s*$", re.I)
+_LINK_ABOUT = re.compile(r"\b(?:near(?:s|ed)?|approach(?:es|ed)?)\s*$", re.I)
+_STRIP_QUAL = re.compile(
+    r"(?:\s+(?:another|a\s+further|an\s+additional|further|additional|a\s+total\s+of|total(?:ling|ing)?|" +
+    "|".join(p for _, p in _QUALIFIERS) + r"))+\s*$", re.I)
+
+
+def _adjective(sent: str, end: int) -> bool:
+    """A word right after a verb form that is a noun: the verb is an adjective ("wounded civilians")."""
+    nxt = _NEXT_WORD.match(sent[end:])
+    return bool(nxt) and nxt.group(1).lower() not in _AFTER_PLACE_OK and nxt.group(1).lower() not in _BARE_WORDS
+
+
+def _strip_qualifier(before: str) -> str:
+    """The text before a number without its qualifier and "another" ("kill at least" -> "kill")."""
+    return _STRIP_QUAL.sub("", before.rstrip()) + " "
+
+
+def _head_qualifier(sent: str, n: _Num) -> str:
+    """A head's verb may qualify the value: "toll tops 200" is more than 200, "nears 200" about."""
+    before = sent[: n.start]
+    if _LINK_MORE.search(before):
+        return "more than"
+    return "about" if _LINK_ABOUT.search(before) else "exact"
+
+
+@dataclass(frozen=True)
+class _KindRes:
+    noun: re.Pattern[str] | None  # after a number: group 1 the words between, group 2 the noun
+    head: re.Pattern[str] | None  # before a number: group "h" the head
+    verb: str | None  # the verbs, longest first, as one alternation
+    verb_word: re.Pattern[str]  # a whole string that is one of the verbs
+    verb_after: re.Pattern[str]  # at the number's (or its noun's) end: [prep phrase] [aux] VERB
+    verb_before: re.Pattern[str]  # VERB right before the number (qualifier stripped)
+    verb_word_any: re.Pattern[str]  # a verb anywhere
+    noun_any: re.Pattern[str]  # a noun anywhere
+
+
+_KIND_CACHE: dict[tuple[tuple[str, ...], ...], _KindRes] = {}
+
+
+def _kind_res(k: FigureKind) -> _KindRes:
+    """The kind's patterns (cached by its words)."""
+    verbs = sorted({*k.verbs, *(t for terms in k.measures.values() for t in terms)}, key=len, reverse=True)
+    key = (tuple(k.nouns), tuple(verbs), tuple(k.heads))
+    res = _KIND_CACHE.get(key)
+    if res is None:
+        res = _KIND_CACHE[key] = _compile_kind(list(k.nouns), verbs, list(k.heads))
+    return res
+
+
+def _alts(terms: list[str]) -> str:
+    return "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True))
+
+
+def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _KindRes:
+    noun = re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({_alts(nouns)})\b", re.I) if nouns else None
+    head_terms = _alts(heads)
+    auto = [f"(?:{_alts(verbs)})"] if verbs else []
+    auto += [f"(?:{_alts(nouns)})"] if nouns else []
+    auto_head = rf"(?:the\s+)?(?:number|count|tally|total)\s+of\s+(?:[\w’'-]+\s+){{0,3}}?(?:{'|'.join(auto)})" if auto else ""
+    heads_alt = "|".join(x for x in (head_terms, auto_head) if x)
+    head = re.compile(
+        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
+        rf"(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?$", re.I) if heads_alt else None
+    never = re.compile(r"(?!)")
+    noun_any = re.compile(rf"\b(?:{_alts(nouns)})\b", re.I) if nouns else never
+    if not verbs:
+        return _KindRes(noun, head, None, never, never, never, never, noun_any)
+    v = _alts(verbs)
+    # "killed or wounded" is one predicate: a verb followed by "or/and" another word of the
+    # same shape is not this verb alone (a kind that means both lists the phrase)
+    tail = r"(?!\s+(?:or|and|and/or)\s+(?:injured|wounded|hurt|missing|killed|dead|captured|displaced|detained)\b)"
+    return _KindRes(
+        noun, head, v,
+        re.compile(rf"(?:{v})", re.I),
+        re.compile(rf"{_PREP_PHRASE}(?:\s*,?\s+(?:{_AUX_WORDS}))*\s+(?P<v>{v})\b{tail}", re.I),
+        re.compile(rf"\b(?P<v>{v})\s+$", re.I),
+        re.compile(rf"(?<![\w-])(?P<v>{v})\b{tail}", re.I),
+        noun_any,
+    )
+
+
+def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subject: bool, scope: int) -> bool:
+    """The number is about the kind's subjects (a kind without subjects: any, unless an other subject).
+
+    In order: a subject or other subject between the number and its noun ("100 North Korean
+    troops"); for a count of events (a verb or head tied it), a place right after it ("killed 38
+    in Gaza": an other subject rules it out unless a subject is named earlier in the clause; an
+    unknown place rules a cumulative kind out: "two died in Letur" is a local count, not the
+    total), while troops "in Russia" stay whose they are; the last nation named before it (before
+    a verb that ties it, "Israeli strikes killed 38", only a subject counts: the other is the
+    killer, not the killed); else the title's or the sentence's subject. A number standing alone
+    ("12 killed", "89 missing") needs its subject after the previous number's noun (`scope`):
+    "100 North Korean soldiers were killed, and 12 killed in a strike on Kharkiv" is no figure.
+    """
+    after = sent[n.end:]
+    noun, _ = _noun_after(sent, n, kind)
     strong = re.match(r"^-strong((?:\s+[A-Za-z][\w.’'-]*){0,3})", after, re.I)
-    if not m and not pronoun and not strong:
-        return False
-    between = m.group(1) if m else strong.group(1) if strong else ""
+    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
+    between = noun.group(1) if noun else strong.group(1) if strong else ""
     if _has_any(between, kind.other_subjects):
         return False
     if _has_any(between, kind.subjects):
         return True
-    if pronoun and not nouns[1].search(sent):
-        return False
-    if pronoun:  # "8,000 of them": the antecedent was counted earlier in the sentence
-        return _has_any(sent, kind.subjects)
-    last = _last_nation(sent[: n.start], kind)
-    if last is not None:
+    left, right = _clause_span(sent, n)
+    place = _place_after(sent, (n.end + noun.end()) if noun else n.end, right)
+    verb_at = tie.verb[0] if tie.rule == "verb before" and tie.verb else n.start
+    if place is not None and tie.rule != "noun":
+        if _has_any(place, kind.subjects):
+            return True
+        if _has_any(place, kind.other_subjects) or (kind.series == "cumulative" and kind.subjects):
+            return False
+    if pronoun:
+        return _has_any(sent, kind.subjects)  # "8,000 of them": the antecedent was counted earlier
+    bare = noun is None and not strong
+    last = _last_nation(sent[scope if bare else 0: verb_at], kind)
+    if last is not None and (last[1] or tie.rule != "verb before"):
         return last[1]
+    if not kind.subjects:
+        return True
+    if bare:
+        return _has_any(sent[scope:verb_at], kind.subjects)
     return title_subject or _has_any(sent, kind.subjects)
+
+
+_PLACE = re.compile(
+    r"\b(?:in|at|near|inside|across)\s+(?:the\s+)?(?:(?:south|north|east|west|southern|northern|eastern|western|"
+    r"central|south-?eastern|south-?western|north-?eastern|north-?western)\s+)?(?P<p>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})")
+_NEXT_WORD = re.compile(r"^\s+([a-z][\w’'-]*)")
+_AFTER_PLACE_OK = frozenset(
+    "and or on since after as in at by for from to the this last over when while with amid during said says "
+    "say told according before until where which who that was were is are have has had".split())
+
+
+def _place_after(sent: str, at: int, end: int) -> str | None:
+    """A place named soon after the number (or its noun): "in Letur", "in southern Gaza", at most
+    six words on and before any other number; a capitalised word followed by a noun is an
+    adjective ("in Israeli strikes"), not a place."""
+    for m in _PLACE.finditer(sent, at, end):
+        gap = sent[at:m.start()]
+        if len(gap.split()) > 6 or re.search(r"\d", gap):
+            return None
+        nxt = _NEXT_WORD.match(sent[m.end():end])
+        if nxt and nxt.group(1).lower() not in _AFTER_PLACE_OK:
+            continue  # "in Israeli strikes": an adjective
+        return m.group("p")
+    return None
 
 
 def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
