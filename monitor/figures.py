@@ -162,6 +162,8 @@ def _value(txt: str) -> int | None:
 def _spelled(txt: str) -> int | None:
     words = re.split(r"[\s-]+", txt.lower())
     words = [w for w in words if w and w != "and"]
+    if len(words) > 1 and words[0] in ("a", "an"):
+        words = words[1:]  # "a dozen", "a hundred"
     if not words or words in (["a"], ["an"]):
         return None
     total, current = 0, 0
@@ -207,6 +209,7 @@ def figures_in(
     listed: tuple[FigureKind, int, set[str | None]] | None = None
     scope = 0  # where the text no earlier number's noun phrase holds begins
     for n in nums:
+        scope = max(scope, _clause_start(masked, n))
         kind, tie = _kind(masked, n, story, title_subject, attached, scope)
         scope = max([scope, *(n.end + m.end() for k in story.figures for m in [_noun_after(masked, n, k)[0]] if m)])
         measure, term_end = None, None
@@ -454,7 +457,7 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
         return _has_any(sent, kind.subjects)  # "8,000 of them": the antecedent was counted earlier
     bare = noun is None and not strong
     last = _last_nation(sent[scope if bare else 0: verb_at], kind)
-    if last is not None and (last[1] or tie.rule != "verb before"):
+    if last is not None:
         return last[1]
     if not kind.subjects:
         return True
@@ -465,7 +468,7 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
 
 _PLACE = re.compile(
     r"\b(?:in|at|near|inside|across)\s+(?:the\s+)?(?:(?:south|north|east|west|southern|northern|eastern|western|"
-    r"central|south-?eastern|south-?western|north-?eastern|north-?western)\s+)?(?P<p>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})")
+    r"central|south-?east(?:ern)?|south-?west(?:ern)?|north-?east(?:ern)?|north-?west(?:ern)?)\s+)?(?P<p>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})")
 _NEXT_WORD = re.compile(r"^\s+([a-z][\w’'-]*)")
 _AFTER_PLACE_OK = frozenset(
     "and or on since after as in at by for from to the this last over when while with amid during said says "
@@ -502,6 +505,18 @@ def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
 def _clause(sent: str, n: _Num) -> str:
     left, right = _clause_span(sent, n)
     return sent[left:right]
+
+
+def _clause_start(sent: str, n: _Num) -> int:
+    """Where the number's clause starts, a headline's "TOPIC:" kept ("Spain floods: 89 missing")."""
+    cuts = [m.start() for m in _SCOPE_SPLIT.finditer(sent, 0, n.start)]
+    return max(cuts, default=0)
+
+
+# where another clause with its own subject starts: a fronted "In Valencia," still qualifies what follows
+_SCOPE_SPLIT = re.compile(
+    r";|,\s+(?:and|but|while|whereas)\s|\s(?:but|while|whereas)\s|\sand\s+(?=(?:\d|most|some|many|another|a\s+further|"
+    r"at\s+least|more|about|around|up|over|nearly|almost))", re.I)
 
 
 def _clause_span(sent: str, n: _Num) -> tuple[int, int]:

@@ -350,6 +350,8 @@ def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert
     # per-event count stands alone (no previous value, no disagreement: other events differ)
     prev = ledger.top(fig) if series == "cumulative" else seen[-1] if seen and series == "level" else None
     disagree = _disagreements(seen, fig, item.published, days) if series != "per_event" else []
+    if series == "cumulative":  # a rising total's earlier values are its history, unless another source gave them
+        disagree = [d for d in disagree if d.source is not None and fig.source is not None]
     if fig.measure:
         label += f" ({fig.measure})"
     title = f"{label}: {_value(fig.value, fig.high, fig.qualifier)}"
