@@ -210,3 +210,36 @@ def test_a_cumulative_disagreement_is_shown_as_such():
     story = series_story("cumulative")
     got = alerts(story, [(0, fig(2000, source="other:Ministry")), (3, fig(2500, source="other:Militia"))])
     assert got[1] == "Count: 2,500 (Militia), up from 2,000 (Ministry, Oct 30) — sources disagree: 2,000 (Ministry, Oct 30)"
+
+
+# ---------------------------------------------------------------- the dashboard's chart (report.py)
+
+
+def chart_of(series: str, points: list[tuple[int, int, str]]):
+    """The chart of one kind from figure events (hour, value, source)."""
+    from monitor.report import charts
+
+    story = Story.model_validate({"id": "s", "title": "S", "actors": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+                                  "figures": [{"id": "k", "description": "d", "series": series}]})
+    events = [{"kind": "figure", "published": (T0 + timedelta(hours=h)).isoformat(), "outlet": "O", "link": None,
+               "title": "t", "data": {"figure": {"kind": "k", "value": v, "qualifier": "exact", "source": src}}}
+              for h, v, src in points]
+    (chart,) = charts(events, story)
+    return chart
+
+
+def test_a_cumulative_chart_shows_the_highest_total_and_one_rising_line():
+    c = chart_of("cumulative", [(0, 158, "a"), (5, 222, "b"), (9, 200, "a")])
+    assert c.latest.value == 222  # not the later, lower mention
+    assert len(c.lines) == 1 and len(c.lines[0].split()) == 3  # 158, step, 222: the 200 does not pull it down
+
+
+def test_a_level_chart_draws_one_line_per_source():
+    c = chart_of("level", [(0, 10000, "a"), (5, 12000, "b"), (9, 11000, "a")])
+    assert c.latest.value == 11000
+    assert [len(line.split()) for line in c.lines] == [3, 1]  # a: 10,000 -> 11,000; b: 12,000 alone
+
+
+def test_a_per_event_chart_joins_no_events():
+    c = chart_of("per_event", [(0, 3, "a"), (5, 45, "b")])
+    assert c.lines == [] and c.latest.value == 45
