@@ -1,43 +1,102 @@
-"""Pure: the figures of a sentence (numbers about the story, by the story's figure kinds).
+"""Pure: the figures of a sentence: numbers about the story, tied to the story's figure kinds.
 
-Figures
-    A number is a figure when one of the story's figure kinds counts it:
-      number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · a dozen
-      range      10,000-12,000 · 10,000 to 12,000 · between 10,000 and 12,000 (value = low end,
-                 `high` = high end); "10-12k" applies the multiplier to both ends
-      qualifier  about/around/approximately/roughly/some/nearly/almost/an estimated -> "about";
-                 at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
-                 no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
-                 none -> "exact"
-      noun       within 5 words after the number, with no punctuation or function word between
-                 (in, as, of, were, people, ...), a kind's `nouns` ("1,500 North Korean special
-                 forces troops"); "N of them" and "N-strong" count as the nouns of the sentence;
-                 "including N ..." is a part of a figure, not a figure
-      subject    a kind's `subjects` ("North Korean") between number and noun, or the nearest
-                 nation named before the number in the sentence is a subject (not one of
-                 `other_subjects`: "Russia has moved 50,000 troops" is not a North Korean
-                 figure); a nation of `other_subjects` between number and noun rules it out
-      kind       the first kind in config order whose `context` terms occur in the number's
-                 clause (between commas, semicolons, dashes, "and most/some/the ..."); a kind
-                 without context is the
-                 default. So order kinds specific first: casualties, Kursk, then Russia.
-      measure    for a kind with `measures` (killed / wounded / captured / casualties), the
-                 measure whose term is in the number's clause, the longest term where terms
-                 overlap ("killed or wounded" is casualties); of several, the predicate after
-                 the counted noun ("two wounded soldiers were captured": captured), then the
-                 noun itself ("1,000 casualties"), a verb before the number ("Ukraine captures
-                 two soldiers"), a word between ("two wounded soldiers"); none found: None
-      list       a number with no noun of its own right after a measured figure, joined by
-                 a comma, "and" or "or" (a qualifier and "in fighting" may come between), and
-                 followed by a term of another measure, shares the figure's noun and kind:
-                 "100 North Korean troops killed, 1,000 wounded", "... had been killed and
-                 about 1,000 wounded" (1,000 wounded). Not when it has a noun of its own ("12
-                 wounded civilians") or repeats a measure ("..., and 12 killed in a strike": another
-                 event); "12 killed in a strike" alone is no figure (no noun, no subject)
-    Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages,
-    and numbers whose noun is not a figure noun. The figure's source is the sentence's speaker
-    (extract.py's attribution), else None. One figure per (kind, value, measure) per
-    item, with a source if any sentence gives one, a tracked actor rather than a speaker.
+extract.py calls `figures_in(sentence, story, source)` per sentence, with the sentence's speaker
+as the figure's source, and keeps one figure per (kind, value, measure) per item. Everything
+story-specific comes from the kinds (`[[figures]]` in the story file, story.FigureKind).
+
+Kind keys (all optional but `id` and `description`)
+    nouns           what is counted, after the number: "people", "troops" ("10,000 North Korean
+                    troops": up to 5 words between, none a function word)
+    verbs           the number's own predicate, every form news uses: "killed", "kill", "kills",
+                    "died", "dead", "deaths", "missing", "injured", "deployed", "sent"; phrases
+                    are fine ("went on strike", "killed or wounded"). A kind with `measures` has
+                    their terms as verbs too.
+    heads           nouns a number is the value of: "death toll", "toll". "number/count/tally/
+                    total of" + one of the kind's verbs or nouns is a head too ("the number of
+                    missing stands at 89")
+    subjects        whose number it is: "Spain", "Spanish", "North Korean" (none: anyone's)
+    other_subjects  whose it is not: "France", "Russian"
+    context         a term that must be in the number's clause ("Kursk")
+    series          level (default) | cumulative | per_event: how values follow each other
+                    (novelty.py, report.py)
+    measures        {killed = [...], wounded = [...]}: what a figure of the kind measures, each
+                    its own series
+
+How the clause ties a number to a kind (each figure's `rule` names the tie, for `explain`:
+"verb after “killed” -> toll (cumulative)")
+    head            HEAD [in/of/from ... ] LINK [qualifier] N: "death toll rises to 158",
+                    "toll tops 200" (tops/passes/surpasses/exceeds/crossed/past: "more than";
+                    nears/approaches: "about"), "raised the death toll to 205", "a death toll of
+                    158", "rose from 150 to 158" (158), "the number of missing stands at 89"
+    noun is a verb  N VERB-NOUN: "158 deaths", "1,000 casualties"
+    verb after      N [NOUN] [in/at PLACE] [aux] VERB: "95 people killed", "45 were killed",
+                    "as many as 30 have been killed or wounded", "another 1,000 injured", "two
+                    died", "89 still missing"; aux: were/was/have been/remain/still/feared/
+                    believed to have been/confirmed/... A verb followed by a noun is an adjective
+                    ("12 wounded civilians": the civilians are counted, not the wounded); a verb
+                    followed by "or/and" another such word is a compound the kind must list
+                    ("killed or wounded")
+    verb before     VERB [qualifier|another] N [NOUN]: "floods kill at least 95", "killed more
+                    than 200", "sends a couple thousand troops"
+    noun            N NOUN, for a kind without verbs or heads: "10,000 North Korean troops";
+                    "N of them" and "N-strong" take the sentence's noun
+    clause verb     N NOUN with one of the kind's verbs elsewhere in its clause, not attached to
+                    another number ("... soldiers in Kursk, many killed")
+    list            a number with no noun of its own after a measured figure ("100 North Korean
+                    troops killed, 1,000 wounded"): see below
+    With verbs, a number whose noun is not one of the kind's nouns is not the kind's ("killed 3
+    journalists" for a kind counting soldiers); a number standing alone ("95 killed") is.
+    The best tie wins, in the order above (head first); between equal ties, a kind whose
+    `context` is in the clause, then file order. So the kind follows each number's own
+    predicate, not file order: "95 people killed and dozens missing" (95 killed), "89 missing
+    after floods that killed 217" (89 missing, 217 killed).
+
+Whose number (subjects), in order
+    a subject or other subject between the number and its noun ("100 North Korean troops");
+    for a count of events (any tie but "noun"), a place right after the number ("in|at|near|
+    inside|across [the] [southern ...] Place"; a capitalised word followed by a noun is an
+    adjective: "in Israeli strikes"): a subject counts, an other subject rules it out, and an
+    unknown place rules out a cumulative kind that has subjects ("two died in Letur" is a local
+    count, not the toll); troops "in Russia" stay whose they are; the last nation named before
+    the number (before the verb, for "verb before": "Spanish floods killed 217"); else the
+    title's or the sentence's subject. A number standing alone ("12 died", "89 missing") takes
+    its subject only from its own part of the sentence: after the previous number's noun, from
+    the start of its clause (";", ", and", "but", "while"; a fronted "In Valencia," and a
+    headline's "Spain floods:" count).
+
+Numbers
+    number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · twenty-five ·
+               a dozen (12) · a couple thousand (2,000, "about") · a couple of hundred (200)
+    range      10,000-12,000 · 10,000 to 12,000 · between 10,000 and 12,000 (value = low end,
+               `high` = high end); "10-12k" applies the multiplier to both ends; "from 150 to
+               158" is 158
+    qualifier  about/around/approximately/roughly/some/nearly/almost/an estimated -> "about";
+               at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
+               no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
+               none -> "exact"
+    vague      "dozens", "scores", "hundreds", "thousands", "several", "a few" are no figure:
+               no value a reader could compare or a series could order
+    Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages;
+    "including N ..." is a part of a figure, not a figure.
+
+Measures (kinds with `measures`: killed / wounded / captured / casualties)
+    the measure whose term is in the number's clause, the longest term where terms overlap
+    ("killed or wounded" is casualties); of several, the predicate after the counted noun ("two
+    wounded soldiers were captured": captured), then the noun itself ("1,000 casualties"), a
+    verb before the number ("Ukraine captures two soldiers"), a word between ("two wounded
+    soldiers"); none found: None.
+    list: a number with no noun of its own right after a measured figure, joined by a comma,
+    "and" or "or" (a qualifier and "in fighting" may come between), and followed by a term of
+    another measure, shares the figure's noun and kind: "100 North Korean troops killed, 1,000
+    wounded". Not when it has a noun of its own ("12 wounded civilians") or repeats a measure
+    ("..., and 12 killed in a strike": another event).
+
+Why patterns and not a parser: spaCy 3.8 with the only en_core_web_sm on PyPI (a third-party
+re-upload; the official model installs from GitHub releases only) costs a 347 MB environment,
+2.1 s to import and load and 11 ms per item on this machine, and on the shapes above attached 8
+of 10 numbers usefully ("Spain: 89 missing" became an apposition of Spain, "Another 1,000
+injured" had no head); the heads, subjects and kinds would still be rules on top. These
+patterns run on relevant items only and tie all ten.
 """
 
 from __future__ import annotations
