@@ -505,6 +505,8 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
     if _has_any(between, kind.subjects):
         return True
     left, right = _clause_span(sent, n)
+    while (item := _LIST_ITEM.match(sent, right)) is not None:  # "45 were killed and 70 wounded near Sidon"
+        right = min([c.start() for c in _CLAUSE_SPLIT.finditer(sent, item.end())], default=len(sent))
     place = _place_after(sent, (n.end + noun.end()) if noun else n.end, right)
     verb_at = tie.verb[0] if tie.rule == "verb before" and tie.verb else n.start
     if place is not None and tie.rule != "noun":
@@ -525,6 +527,9 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
     return title_subject or _has_any(sent, kind.subjects)
 
 
+# a list item after a number's clause: a place after it is the whole list's ("and 70 wounded")
+_LIST_ITEM = re.compile(
+    rf"\s*,?\s*(?:and|or)\s+(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?[\d,.]+\s+[a-z]+\b", re.I)
 _PLACE = re.compile(
     r"\b(?:in|at|near|inside|across)\s+(?:the\s+)?(?:(?:south|north|east|west|southern|northern|eastern|western|"
     r"central|south-?east(?:ern)?|south-?west(?:ern)?|north-?east(?:ern)?|north-?west(?:ern)?)\s+)?(?P<p>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})")
@@ -539,7 +544,7 @@ def _place_after(sent: str, at: int, end: int) -> str | None:
     six words on and before any other number; a capitalised word followed by a noun is an
     adjective ("in Israeli strikes"), not a place."""
     for m in _PLACE.finditer(sent, at, end):
-        gap = sent[at:m.start()]
+        gap = _LIST_ITEM.sub(" ", sent[at:m.start()])
         if len(gap.split()) > 6 or re.search(r"\d", gap):
             return None
         nxt = _NEXT_WORD.match(sent[m.end():end])

@@ -85,6 +85,10 @@ def test_the_kind_follows_the_numbers_own_predicate(sent, want):
     ("Another 30 people were killed in Spanish floods on Tuesday.", [("toll", 30, "exact")]),
     # a number alone takes its subject from its own part of the sentence, not another number's noun
     ("Floods killed 100 Spanish residents in Valencia, and 12 died in a landslide.", [("toll", 100, "exact")]),
+    # a place after a list is the whole list's
+    ("At least 45 were killed and 70 injured in a landslide near Valencia.",
+     [("toll", 45, "at least"), ("injured", 70, "exact")]),
+    ("At least 45 were killed and 70 injured in a landslide near Lisbon.", [("injured", 70, "exact")]),
 ])
 def test_places_and_subjects(sent, want):
     assert figs(sent) == want
