@@ -195,6 +195,7 @@ class Decision:
     new: list[Alert] = field(default_factory=list)
     repeats: list[str] = field(default_factory=list)  # keys of stored alerts: add the item as a source
     known: list[str] = field(default_factory=list)  # keys of known facts repeated: nothing to store
+    verdicts: list[tuple[Statement | Figure, str]] = field(default_factory=list)  # each input's fate, for explain
 
 
 # ---------------------------------------------------------------- deciding
@@ -207,40 +208,48 @@ def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement]
     known: list[str] = []
     when = item.published
     by_actor: dict[str, str] = {}  # actor -> key, within this item
+    verdicts: list[tuple[Statement | Figure, str]] = []
 
-    def seen_key(key: str) -> None:
+    def seen_key(key: str) -> str:
         target = known if key in ledger.known_keys else repeats
         if key not in target and all(a.key != key for a in new):
             target.append(key)
+        return f"known: repeats a [known] fact ({key})" if key in ledger.known_keys else f"repeat of alert {key}"
 
     for st in statements:
         if st.actor in by_actor:
+            verdicts.append((st, f"one novelty with this item's other statement by {st.actor} ({by_actor[st.actor]})"))
             continue
         words = normalise(st.text, ledger.common)
         seen = ledger.same_statement(st, words, when)
         if seen is not None:
             by_actor[st.actor] = seen.key
-            seen_key(seen.key)
+            verdicts.append((st, seen_key(seen.key)))
             continue
         alert = statement_alert(story, item, st, words)
         by_actor[st.actor] = alert.key
         ledger.add_statement(SeenStatement(alert.key, st.actor, words, st.claim, st.stance, when))
         new.append(alert)
+        verdicts.append((st, f"new: alert {alert.key}"))
     for fig in figures:
         series = series_of(story, fig.kind)
         seen_fig = ledger.same_figure(fig, series, when)
         if seen_fig is not None:
-            seen_key(seen_fig.key)
+            verdicts.append((fig, seen_key(seen_fig.key)))
             continue
         if series == "cumulative" and _below(fig, ledger.top(fig)):
+            top = ledger.top(fig)
+            verdicts.append((fig, f"not news: below the cumulative total {top.value:,} already seen ({top.key})"
+                             if top else "not news"))
             continue  # stale, rounded down ("more than 200" of 222) or a subtotal: not news
         alert = figure_alert(story, item, fig, ledger)
         ledger.add_figure(SeenFigure(alert.key, fig.kind, fig.value, fig.high, fig.qualifier, fig.source,
                                      when, alert.outlet, item.link, fig.measure))
         new.append(alert)
+        verdicts.append((fig, f"new: alert {alert.key} — {alert.title}"))
     if new and ledger.started is None:
         ledger.started = when  # as from_alerts would find it: the first alert's date
-    return Decision(new, repeats, known)
+    return Decision(new, repeats, known, verdicts)
 
 
 def _same_statement(seen: SeenStatement, st: Statement, words: str, when: datetime | None,
