@@ -259,6 +259,10 @@ _GAP_WORDS = re.compile(rf"^(?:['’]s(?:\s+[A-Za-z][\w\-.’']*){{1,4}}?)?(?:\s
 _GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s*$", re.I)
 # "The government released video that it claimed shows ...": the pronoun is the actor again
 _GAP_RELATIVE = re.compile(rf"^\s+(?:[\w’'-]+\s+){{1,8}}?(?:that|which|what)\s+(it|they|he|she)(?:\s+(?:{_AUX}))*\s*$", re.I)
+# "Israeli forces attack Tyre and tell people to leave": a first predicate, then the reporting verb
+_GAP_PREDICATE = re.compile(r"^\s+[a-z][\w’'-]*(?:\s+[\w’'-]+){0,6}\s+and\s+(?:then\s+|also\s+)?$")
+# ... said only by the sentence's subject: the mention opens it (after a "Video:" or an opening phrase)
+_OPENS = re.compile(r"^(?:[^,:;]{0,40}[,:]\s*)?(?:the\s+)?$", re.I)
 _COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
 _CLAUSE_LEAD = re.compile(
     rf"^(?:\s*(?:,|that\b|of\b|about\b|against\b|saying\b|adding\b|noting\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
@@ -335,7 +339,8 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         return []
     # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
     # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
-    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m)), None)
+    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m)
+              or (_GAP_PREDICATE.match(sent[m.end : v.start()]) and _OPENS.match(sent[: m.start]))), None)
     if m is None:
         return []
     before = [b for b in before if b.end <= m.start] + [m]
