@@ -100,7 +100,7 @@ def _tokens(sent: str) -> list[tuple[str, bool]]:
     """(word, ends a run): words without surrounding punctuation; a comma, quote or possessive ends a run."""
     out: list[tuple[str, bool]] = []
     for raw in sent.split():
-        word = raw.strip("“”\"‘’'()[]")
+        word = re.sub(r"^[“”\"‘’'(\[]+|[“”\"‘’')\],.;:!?]+$", "", raw) if not re.fullmatch(r"(?:[A-Z]\.){2,}\W*", raw) else raw.rstrip(",;:!?")
         ends = bool(re.search(r"[,.;:!?”\"’')\]]$", raw)) and not re.fullmatch(r"(?:[A-Z]\.){2,}", word)
         possessive = re.sub(r"['’]s$", "", word)
         if possessive != word:
@@ -146,6 +146,10 @@ def _adjective(word: str) -> bool:
     return bool(re.search(r"(?:an|ese|ish|i)$", word)) and len(word) > 3 and word[0].isupper()
 
 
+def _role(word: str) -> bool:
+    return any(part in _ROLE for part in word.lower().split("-"))
+
+
 def read_names(text: str) -> dict[str, _Name]:
     """Every name in the article, by its text, classified (see the module docstring)."""
     names: dict[str, _Name] = {}
@@ -160,17 +164,19 @@ def read_names(text: str) -> dict[str, _Name]:
         run = [w for w in run if not re.search(r"['’](?:re|ll|ve|d|m|t)$|\w\.[A-Za-z]{2,}$", w)]
         if not run:
             continue
-        cut = max((i for i, w in enumerate(run) if w.lower() in _ROLE or _adjective(w)), default=-1)
+        if all(_adjective(w) or w.lower() in _DIRECTION for w in run):  # "North Korean"
+            adjectives.add(" ".join(run))
+            continue
+        # a title: role words ("Secretary-General" too) and adjectives before the name, which ends the run
+        cut = max((i for i, w in enumerate(run) if _role(w) or (_adjective(w) and i < len(run) - 1)), default=-1)
         title, rest = run[: cut + 1], run[cut + 1 :]
         if not rest:
-            if not any(w.lower() in _ROLE for w in title):
-                adjectives.add(" ".join(title))
             continue
         name = " ".join(rest)
         if re.fullmatch(r"(?:[A-Z]\.){2,}|[A-Z]{2}", name) or (before in _PLACE_PREPS and not title) \
                 or any(w.lower() in _DIRECTION for w in rest):  # "North Korea", "Far East"
             kind = "place"
-        elif len(rest) >= 2 or any(w.lower() in _ROLE for w in title):
+        elif len(rest) >= 2 or any(_role(w) for w in title):
             kind = "person"
         else:
             kind = "single"
@@ -180,7 +186,7 @@ def read_names(text: str) -> dict[str, _Name]:
             entry.kind = "place"
         elif kind == "person":
             entry.kind = "person"
-        if any(w.lower() in _ROLE for w in title):
+        if any(_role(w) for w in title):
             entry.titles.add(" ".join(title))
     for adj in adjectives:  # "North Korean" -> "North Korea": its country, if the article names it
         base = adj.split()[-1]
@@ -207,7 +213,7 @@ class _Kind:
 def read_kinds(text: str) -> list[_Kind]:
     """Figure kinds from the article's numbers: subject words and noun after each number, and its
     own count predicate (see the module docstring)."""
-    kinds: dict[tuple[str, str | None], _Kind] = {}
+    kinds: dict[tuple[str, str | None, str], _Kind] = {}
     for s in sentences(text):
         for n in numbers(s.text):
             after = s.text[n.end :]
@@ -227,8 +233,9 @@ def read_kinds(text: str) -> list[_Kind]:
                 group = _PREDICATE_OF[before.group(1)]  # "floods killed at least 95"
             if not noun and group is None:
                 continue
-            key = (subject, group)
-            slug = _slug(f"{subject} {group or noun}")
+            own = noun if group and noun not in ("", "people", "persons") else ""  # "five soldiers were killed"
+            key = (subject, group, own)
+            slug = _slug(f"{subject} {own} {group or noun}")
             kind = kinds.setdefault(key, _Kind(slug or "figure", [subject] if subject else [], [], group, s.text))
             if noun and noun not in kind.nouns:
                 kind.nouns.append(noun)
@@ -322,7 +329,8 @@ def _actors(text: str, persons: dict[str, _Name], parts: dict[str, set[str]], na
     out: list[dict] = []
     for name, n in persons.items():
         # a title alone is an alias only when it says whose office it is ("South Korean President")
-        aliases = sorted(t for t in n.titles if len(t.split()) > 1) + [f"{t} {name}" for t in sorted(n.titles)]
+        aliases = sorted(t for t in n.titles if any(not _role(w) for w in t.split()))
+        aliases += [f"{t} {name}" for t in sorted(n.titles)]
         aliases += sorted(parts.get(name, ()))
         words = name.split()
         surname = {words[-1]} if 2 <= len(words) <= 3 and "-" not in words[-1] else set()
