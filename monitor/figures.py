@@ -247,7 +247,7 @@ class _Tie:
     rank: int
     rule: str  # "head" | "verb after" | "noun is a verb" | "verb before" | "noun" | "clause verb" | "list"
     words: str  # the head, verb or noun that tied it
-    verb: tuple[int, int] | None = None  # span of a verb attached to this number
+    verb: tuple[int, int] | None = None  # span of the verb (or head phrase) attached to this number
 
 
 def figures_in(
@@ -327,7 +327,7 @@ def _grammar_tie(sent: str, n: _Num, k: FigureKind) -> _Tie | None:
     res = _kind_res(k)
     head = res.head.search(sent[: n.start]) if res.head else None
     if head:
-        return _Tie(0, "head", head.group("h").strip())
+        return _Tie(0, "head", head.group("h").strip(), head.span())
     noun, bare = _noun_after(sent, n, k)
     if res.verb is None:
         return None
@@ -511,6 +511,8 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
         return False
     if _has_any(between, kind.subjects):
         return True
+    if tie.rule == "head" and tie.verb and _has_any(sent[tie.verb[0]:n.start], kind.subjects):
+        return True  # "the number of North Korean troops in Russia has reached 12,000"
     left, right = _clause_span(sent, n)
     while (item := _LIST_ITEM.match(sent, right)) is not None:  # "45 were killed and 70 wounded near Sidon"
         right = min([c.start() for c in _CLAUSE_SPLIT.finditer(sent, item.end())], default=len(sent))

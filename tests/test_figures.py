@@ -161,6 +161,9 @@ ELECTION = Story.model_validate({
      [("quake_toll", 2000, "at least")]),
     (QUAKE, "The Turkish death toll climbed to 4,500 on Tuesday.", [("quake_toll", 4500, "exact")]),
     (QUAKE, "In Syria, 800 people died.", []),
+    # a subject inside the head is the number's, whatever nation comes after it
+    (QUAKE, "The number of Turkish people killed near the Syrian border has risen to 4,000.",
+     [("quake_toll", 4000, "exact")]),
     (QUAKE, "Turkish crews say 120 survivors were pulled alive overnight.", [("rescued", 120, "exact")]),
     (STRIKE, "More than 20,000 nurses went on strike on Monday.", [("strikers", 20000, "more than")]),
     (STRIKE, "About 5,000 workers walked out at dawn.", [("strikers", 5000, "about")]),
