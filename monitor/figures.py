@@ -469,7 +469,7 @@ def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _Kind
     verb_head = rf"(?:{_alts(verbs)})(?=\s+{_RISE})" if verbs else ""
     heads_alt = "|".join(x for x in (head_terms, auto_head, verb_head) if x)
     head = re.compile(
-        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
+        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after|near|at|on|along|inside|since)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
         rf"(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?$", re.I) if heads_alt else None
     never = re.compile(r"(?!)")
     noun_any = re.compile(rf"\b(?:{_alts(nouns)})\b", re.I) if nouns else never
