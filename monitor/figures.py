@@ -27,7 +27,9 @@ How the clause ties a number to a kind (each figure's `rule` names the tie, for 
     head            HEAD [in/of/from ... ] LINK [qualifier] N: "death toll rises to 158",
                     "toll tops 200" (tops/passes/surpasses/exceeds/crossed/past: "more than";
                     nears/approaches: "about"), "raised the death toll to 205", "a death toll of
-                    158", "rose from 150 to 158" (158), "the number of missing stands at 89"
+                    158", "rose from 150 to 158" (158), "the number of missing stands at 89";
+                    one of the kind's verbs before a verb of rising is a head too ("flood
+                    deaths rise to 211")
     noun is a verb  N VERB-NOUN: "158 deaths", "1,000 casualties"
     verb after      N [NOUN] [in/at PLACE] [aux] VERB: "95 people killed", "45 were killed",
                     "as many as 30 have been killed or wounded", "another 1,000 injured", "two
@@ -59,7 +61,7 @@ Whose number (subjects), in order
     unknown place rules out a cumulative kind that has subjects ("two died in Letur" is a local
     count, not the toll); troops "in Russia" stay whose they are; the last nation named before
     the number (before the verb, for "verb before": "Spanish floods killed 217"); else the
-    title's or the sentence's subject. A number standing alone ("12 died", "89 missing") takes
+    title's or the sentence's subject. A number standing alone (no noun, no head) ("12 died", "89 missing") takes
     its subject only from its own part of the sentence: after the previous number's noun, from
     the start of its clause (";", ", and", "but", "while"; a fronted "In Valencia," and a
     headline's "Spain floods:" count).
@@ -245,7 +247,7 @@ class _Tie:
     rank: int
     rule: str  # "head" | "verb after" | "noun is a verb" | "verb before" | "noun" | "clause verb" | "list"
     words: str  # the head, verb or noun that tied it
-    verb: tuple[int, int] | None = None  # span of a verb attached to this number
+    verb: tuple[int, int] | None = None  # span of the verb (or head phrase) attached to this number
 
 
 def figures_in(
@@ -325,7 +327,7 @@ def _grammar_tie(sent: str, n: _Num, k: FigureKind) -> _Tie | None:
     res = _kind_res(k)
     head = res.head.search(sent[: n.start]) if res.head else None
     if head:
-        return _Tie(0, "head", head.group("h").strip())
+        return _Tie(0, "head", head.group("h").strip(), head.span())
     noun, bare = _noun_after(sent, n, k)
     if res.verb is None:
         return None
@@ -391,6 +393,9 @@ _AUX_WORDS = (
     r"remain|remained|remains|left|more|others?|who\s+(?:were|was|are|have\s+been|had\s+been)|who"
 )
 _PREP_PHRASE = r"(?:\s*,?\s+(?:in|on|at|near|from|across|inside)(?:\s+(?:the\s+)?[\w’'-]+){1,3}?\s*,?)?"
+_RISE = (r"(?:(?:has|have|had)\s+)?(?:r[io]se[ns]?|risen|climb(?:s|ed)?|jump(?:s|ed)?|soar(?:s|ed)?|mount(?:s|ed)?|"
+         r"increase(?:s|d)?|reach(?:es|ed)?|top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|"
+         r"stand(?:s)?\s+at|stood\s+at)\b")
 _LINK = (
     r"(?:(?:has|have|had)\s+)?(?:now\s+|already\s+|reportedly\s+)?"
     r"(?:[a-z]+\s+from\s+[\d,.]+(?:\s+(?:thousand|million))?\s+to|r[io]se[ns]?\s+to|risen\s+to|climb(?:s|ed)?\s+to|jump(?:s|ed)?\s+to|soar(?:s|ed)?\s+to|gr[eo]w(?:s|n)?\s+to|"
@@ -460,9 +465,11 @@ def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _Kind
     auto = [f"(?:{_alts(verbs)})"] if verbs else []
     auto += [f"(?:{_alts(nouns)})"] if nouns else []
     auto_head = rf"(?:the\s+)?(?:number|count|tally|total)\s+of\s+(?:[\w’'-]+\s+){{0,3}}?(?:{'|'.join(auto)})" if auto else ""
-    heads_alt = "|".join(x for x in (head_terms, auto_head) if x)
+    # a verb that is a noun heads a number through a verb of rising: "flood deaths rise to 211"
+    verb_head = rf"(?:{_alts(verbs)})(?=\s+{_RISE})" if verbs else ""
+    heads_alt = "|".join(x for x in (head_terms, auto_head, verb_head) if x)
     head = re.compile(
-        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
+        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after|near|at|on|along|inside|since)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
         rf"(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?$", re.I) if heads_alt else None
     never = re.compile(r"(?!)")
     noun_any = re.compile(rf"\b(?:{_alts(nouns)})\b", re.I) if nouns else never
@@ -504,6 +511,8 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
         return False
     if _has_any(between, kind.subjects):
         return True
+    if tie.rule == "head" and tie.verb and _has_any(sent[tie.verb[0]:n.start], kind.subjects):
+        return True  # "the number of North Korean troops in Russia has reached 12,000"
     left, right = _clause_span(sent, n)
     while (item := _LIST_ITEM.match(sent, right)) is not None:  # "45 were killed and 70 wounded near Sidon"
         right = min([c.start() for c in _CLAUSE_SPLIT.finditer(sent, item.end())], default=len(sent))
@@ -516,7 +525,7 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
             return False
     if pronoun:
         return _has_any(sent, kind.subjects)  # "8,000 of them": the antecedent was counted earlier
-    bare = noun is None and not strong
+    bare = noun is None and not strong and tie.rule != "head"  # a head is the number's noun
     last = _last_nation(sent[scope if bare else 0: verb_at], kind)
     if last is not None:
         return last[1]

@@ -48,6 +48,9 @@ def figs(sent: str, story: Story = FLOODS, title_subject: bool = False) -> list[
     ("The death toll in Spain rose from 150 to 158.", [("toll", 158, "exact")]),
     ("Spain's floods have left a death toll of 211.", [("toll", 211, "exact")]),
     ("In Spain, the number of missing stands at 89.", [("missing", 89, "exact")]),
+    ("The number of people killed in the floods in Spain has risen to 217.", [("toll", 217, "exact")]),
+    ("Spain flood deaths rise to 211", [("toll", 211, "exact")]),
+    ("The toll stood at 95 on Wednesday night, Spanish officials said.", [("toll", 95, "exact")]),
     # the number's predicate before it
     ("Floods kill at least 95 in Spain", [("toll", 95, "at least")]),
     ("Floods in Spain killed more than 200 people.", [("toll", 200, "more than")]),
@@ -158,6 +161,9 @@ ELECTION = Story.model_validate({
      [("quake_toll", 2000, "at least")]),
     (QUAKE, "The Turkish death toll climbed to 4,500 on Tuesday.", [("quake_toll", 4500, "exact")]),
     (QUAKE, "In Syria, 800 people died.", []),
+    # a subject inside the head is the number's, whatever nation comes after it
+    (QUAKE, "The number of Turkish people killed near the Syrian border has risen to 4,000.",
+     [("quake_toll", 4000, "exact")]),
     (QUAKE, "Turkish crews say 120 survivors were pulled alive overnight.", [("rescued", 120, "exact")]),
     (STRIKE, "More than 20,000 nurses went on strike on Monday.", [("strikers", 20000, "more than")]),
     (STRIKE, "About 5,000 workers walked out at dawn.", [("strikers", 5000, "about")]),
@@ -247,3 +253,20 @@ def test_a_level_chart_draws_one_line_per_source():
 def test_a_per_event_chart_joins_no_events():
     c = chart_of("per_event", [(0, 3, "a"), (5, 45, "b")])
     assert c.lines == [] and c.latest.value == 45
+
+
+def test_per_event_decisions_survive_a_restart():
+    """The ledger rebuilt from stored alerts (per-event keys carry the day) decides the same."""
+    story = series_story("per_event")
+    ledger = Ledger.from_story(story)
+    stored = []
+    for i, hours in enumerate((0, 72)):
+        it = Item(feed_url="https://o.example/rss", id=f"i{i}", title="t", text="", link=f"https://o.example/{i}",
+                  published=T0 + timedelta(hours=hours), feed_title="O")
+        stored += decide(ledger, story, it, [], [fig(3)]).new
+    assert [a.key for a in stored] == ["s:figure:k:3@2024-10-30", "s:figure:k:3@2024-11-02"]
+    again = Ledger.from_alerts(story, stored)
+    it = Item(feed_url="https://o.example/rss", id="i9", title="t", text="", link="https://o.example/9",
+              published=T0 + timedelta(hours=75), feed_title="O")
+    d = decide(again, story, it, [], [fig(3)])
+    assert d.new == [] and d.repeats == ["s:figure:k:3@2024-11-02"]
