@@ -72,6 +72,7 @@ from urllib.parse import quote, urlsplit
 import apprise
 from apprise import NotifyFormat, NotifyType
 
+from . import metrics
 from .config import SERVICE_FILE, Config, Target
 from .errors import ConfigError
 from .models import Alert, FeedResult
@@ -611,6 +612,7 @@ class Notifier:
                                         for r in rows])
             summary.sent += len(rows)
             summary.messages += 1
+            metrics.observe_delivery("sent", len(rows))
             log.info("delivery sent target=%s kind=%s events=%d", ch.id, kind, len(rows))
             return None
         return self._failed(ch, rows, error, now, summary)
@@ -629,6 +631,7 @@ class Notifier:
                                                "next_attempt": _iso(now + timedelta(seconds=delay)),
                                                "last_error": error}) for r in young])
         summary.retrying += len(young)
+        metrics.observe_delivery("retrying", len(young))
         if young:
             log.warning("delivery failed target=%s attempt=%d retry_in=%.0fs events=%d error=%s",
                         ch.id, attempts, delay, len(young), error)
@@ -646,6 +649,7 @@ class Notifier:
                                                "last_error": f"not tried, the target failed: {failure.error}"})
                                     for r in young])
         summary.retrying += len(young)
+        metrics.observe_delivery("retrying", len(young))
 
     def _give_up(self, rows: list[dict], reason: str, now: datetime, summary: DeliverySummary,
                  tid: str = "", bump: bool = False) -> None:
@@ -654,6 +658,7 @@ class Notifier:
         self.store.mark_deliveries([(r["id"], {"state": "failed", "last_error": reason,
                                                "attempts": r["attempts"] + (1 if bump else 0)}) for r in rows])
         summary.failed += len(rows)
+        metrics.observe_delivery("failed", len(rows))
         log.error("delivery failed for good target=%s events=%d reason=%s", tid or rows[0]["target"], len(rows), reason)
 
     def _hold(self, ch: Channel, rows: list[dict], until: datetime, summary: DeliverySummary) -> None:
@@ -662,6 +667,7 @@ class Notifier:
         self.store.mark_deliveries([(r["id"], {"state": "held", "digest": 1, "next_attempt": _iso(until)})
                                     for r in rows])
         summary.held += len(rows)
+        metrics.observe_delivery("held", len(rows))
         log.info("delivery held target=%s events=%d until=%s", ch.id, len(rows), _iso(until))
 
 
