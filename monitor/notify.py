@@ -280,7 +280,8 @@ class _Message:
 def render(alert: Alert, fmt: str = "text", sources: int = 1,
            names: dict[str, str] | None = None) -> tuple[str, str]:
     """(title, body) for one alert. The title is plain text (neutralised); the body is in `fmt`.
-    `names` maps actor ids to display names (from the story config)."""
+    `names` maps actor ids to display names and "claim:ID" to claim descriptions (from the
+    story config: `Notifier.names`)."""
     msg = _message(alert, sources, names or {})
     title = " ".join(msg.title.split())
     if not title.lower().startswith(msg.label.lower()):
@@ -295,7 +296,7 @@ def _message(a: Alert, sources: int, names: dict[str, str]) -> _Message:
     text, facts = a.body, []
     if a.kind == "statement":
         text = st.get("text") or a.body
-        claim = st.get("claim_description") or st.get("claim")
+        claim = st.get("claim_description") or names.get(f"claim:{st.get('claim')}") or st.get("claim")
         facts = [("Said by", _who(names, st.get("actor") or a.actor)),
                  ("Sentence", st.get("sentence") if st.get("sentence") != text else None),
                  ("Claim", f"{claim} ({st['stance']})" if claim and st.get("stance") else claim)]
@@ -543,6 +544,7 @@ class Notifier:
                 continue
             channels[ch.id] = ch
         names = {a.id: a.name for story in config.stories for a in story.actors}
+        names |= {f"claim:{c.id}": " ".join(c.description.split()) for story in config.stories for c in story.claims}
         with self.lock:
             self.config, self.channels, self.names = config, channels, names
 
