@@ -440,8 +440,11 @@ class Store:
             return [_alert(r) for r in self.db.query(sql, args)]
 
     def events(self, limit: int = 50) -> list[dict]:
+        """The newest `limit` events, newest first: by when they were raised (created_at), then,
+        within one second (one poll), by the article's published time."""
         with self.lock:
-            rows = list(self.db.query("SELECT * FROM events ORDER BY created_at DESC, rowid DESC LIMIT ?", [limit]))
+            rows = list(self.db.query("SELECT * FROM events ORDER BY created_at DESC, published DESC, rowid DESC "
+                                      "LIMIT ?", [limit]))
             for r in rows:
                 r["data"] = json.loads(r["data"])
                 r["deliveries"] = list(self.db.query(
