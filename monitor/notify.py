@@ -210,7 +210,9 @@ def feed_health_alert(before: FeedState, result: FeedResult, failing_after: int,
 
 # ---------------------------------------------------------------- escaping (untrusted text)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+# control characters, zero-width characters and every bidirectional control (embeddings,
+# overrides, isolates U+2066-U+2069, marks): feed text must not reorder what a reader sees
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _TAG_OPEN = re.compile(r"(<|&lt;|&#0*60;|&#x0*3c;)(?=\s*[!@#/?A-Za-z])", re.IGNORECASE)
 _AT = re.compile(r"@(?=\w)")
 _BANG = re.compile(r"!(?=(?:channel|here|everyone|group|subteam|date)\b)", re.IGNORECASE)
@@ -356,7 +358,8 @@ def _format(msg: _Message, fmt: str) -> str:
     read = "Read the article" + (f" at {msg.outlet}" if msg.outlet else "")
     if fmt == "html":
         items = "".join(f"<li><b>{k}:</b> {v}</li>" for k, v in facts)
-        a = f'<p><a href="{html.escape(link)}">{escape(read, fmt)}</a></p>' if link else ""
+        # the address as the link's text too: the plain-text part Apprise derives keeps only text
+        a = f'<p>{escape(read, fmt)}: <a href="{html.escape(link)}">{html.escape(link)}</a></p>' if link else ""
         return f"<p><b>{msg.label}</b></p><p>{'<br>'.join(lines)}</p><ul>{items}</ul>{a}"
     if fmt == "markdown":
         items = "\n".join(f"- **{k}:** {v}" for k, v in facts)
@@ -397,7 +400,7 @@ def _digest_entry(a: Alert, sources: int, fmt: str) -> str:
     outlet = escape(a.outlet, fmt, FACT_MAX) + (f", {sources} outlets" if sources > 1 else "")
     link = safe_link(a.link)
     if fmt == "html":
-        a_ = f' <a href="{html.escape(link)}">link</a>' if link else ""
+        a_ = f' <a href="{html.escape(link)}">{html.escape(link)}</a>' if link else ""
         return f"<li><b>{label}:</b> {title} <i>({outlet})</i>{a_}</li>"
     if fmt == "markdown":
         return f"- **{label}:** {title} _({outlet})_" + (f" [link](<{link}>)" if link else "")

@@ -23,10 +23,18 @@ file) keeps only its complete entries and raises PartialFeed with them, so nothi
 lost and the failure is still reported. Any other exception inside the parser becomes a
 FeedError (reason `parser_failed`), never a traceback in the poll.
 
-Items: stable ids from the guid, else the canonical link, else a hash of title + text; links
-lose tracking parameters (utm_*, fbclid, ...) and are kept only when http(s); titles are capped
-at MAX_TITLE and texts at MAX_TEXT characters; a published date more than a day in the future
-is treated as unknown (None).
+Items: stable ids from the guid, else the canonical link, else a hash of title + text; a GUID
+that one document gives to several different articles is not an id: each of them gets the link
+or hash instead (`_distinct_ids`), and the feed is warned about once. Links lose tracking
+parameters (utm_*, fbclid, ...) and are kept only when http(s); titles are capped at MAX_TITLE
+and texts at MAX_TEXT characters, and lose bidirectional controls (`strip_controls`). A date
+that cannot be read, is impossible, disagrees with its own text or is more than a day in the
+future is no date (None; the pages show the fetch time instead, marked), with a warning naming
+the feed, once (`_published`).
+
+Warnings are logged once per feed (and GUID) for the life of the process (`warn_once`); in a
+parse process they are collected and handed back to the service, which logs them through its
+own handlers (`parse_in_worker`, `replay`).
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ import calendar
 import hashlib
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -74,15 +83,25 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(value: str | None) -> str:
-    """Strip tags, decode entities, collapse whitespace."""
+    """Strip tags, decode entities, drop bidirectional controls, collapse whitespace."""
     if not value:
         return ""
     if "<" not in value and "&" not in value:
-        return _SPACE.sub(" ", value).strip()
+        return strip_controls(_SPACE.sub(" ", value).strip())
     parser = _TextExtractor()
     parser.feed(value)
     parser.close()
-    return _SPACE.sub(" ", "".join(parser.parts)).strip()
+    return strip_controls(_SPACE.sub(" ", "".join(parser.parts)).strip())
+
+
+# Bidirectional controls (embeddings, overrides, isolates, marks): in feed text they can only
+# reorder what a reader sees ("Trojan Source"); dropped from every title and text.
+BIDI_CONTROLS = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def strip_controls(text: str) -> str:
+    """`text` without bidirectional controls (ASCII text, most of it, is returned as is)."""
+    return text if text.isascii() else text.translate(BIDI_CONTROLS)
 
 
 def canonical_link(link: str | None, base: str | None = None) -> str | None:
@@ -165,11 +184,11 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
         raise _not_a_feed(feed_url, body, ctype, parsed.get("bozo_exception"))
     title = html_to_text(parsed.feed.get("title", ""))
     if shape.truncated:
-        items = [_item(feed_url, title, e) for e in parsed.entries[:shape.entries]]
+        items = _distinct_ids(feed_url, [_item(feed_url, title, e) for e in parsed.entries[:shape.entries]])
         message = (f"the document is cut short (its root element is never closed; {len(items)} complete "
                    f"entries kept). Hint: a dropped connection or a half-written file; it will be retried")
         raise PartialFeed(feed_url, message, title, items, reason="truncated")
-    items = [_item(feed_url, title, e) for e in parsed.entries]
+    items = _distinct_ids(feed_url, [_item(feed_url, title, e) for e in parsed.entries])
     return title, items
 
 
@@ -325,7 +344,7 @@ def parse_json_feed(feed_url: str, body: bytes) -> tuple[str, list[Item]]:
             "published": _text(e.get("date_published")) or _text(e.get("date_modified")),
         }
         items.append(_item(feed_url, title, entry))
-    return title, items
+    return title, _distinct_ids(feed_url, items)
 
 
 def _text(value: object, numbers: bool = False) -> str:
@@ -341,13 +360,33 @@ def _item(feed_url: str, feed_title: str, e: dict) -> Item:
     title = html_to_text(str(e.get("title", ""))[: MAX_TITLE * 4])[:MAX_TITLE]
     text = html_to_text(_content(e)[: MAX_TEXT * 4])[:MAX_TEXT]
     link = canonical_link(e.get("link"))
-    guid = (e.get("id") or "").strip()
-    if not guid:
-        guid = link or "sha1:" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
+    guid = (e.get("id") or "").strip() or _fallback_id(link, title, text)
     authors = tuple(a.get("name", "") for a in e.get("authors", []) if a.get("name")) or (
         (e["author"],) if e.get("author") else ())
     return Item(feed_url=feed_url, id=guid[:2000], title=title, text=text, link=link,
-                published=_published(e), authors=authors, feed_title=feed_title)
+                published=_published(e, feed_url), authors=authors, feed_title=feed_title)
+
+
+def _fallback_id(link: str | None, title: str, text: str) -> str:
+    """An item's id when it has no GUID of its own: its link, else a hash of what it says."""
+    return link or "sha1:" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
+
+
+def _distinct_ids(feed_url: str, items: list[Item]) -> list[Item]:
+    """Items sharing one GUID in one document but not one article (their links differ, or with no
+    link their texts do) each get the id they would have without a GUID, so none is lost as a
+    repeat; the feed's reused GUID is warned about once. Copies of one article stay as they are."""
+    by_id: dict[str, set] = {}
+    for it in items:
+        by_id.setdefault(it.id, set()).add(it.link or (it.title, it.text))
+    shared = {guid for guid, articles in by_id.items() if len(articles) > 1}
+    if not shared:
+        return items
+    for guid in shared:
+        warn_once((feed_url, "guid", guid), "feed reuses a GUID feed=%s guid=%r articles=%d; each is kept "
+                  "with its link (or a hash of its text) as its id", feed_url, guid[:200], len(by_id[guid]))
+    return [replace(it, id=_fallback_id(it.link, it.title, it.text)[:2000]) if it.id in shared else it
+            for it in items]
 
 
 def _content(e: dict) -> str:
@@ -357,21 +396,111 @@ def _content(e: dict) -> str:
     return full if len(full) > len(summary) else summary
 
 
-def _published(e: dict) -> datetime | None:
+def _published(e: dict, feed_url: str = "") -> datetime | None:
+    """The entry's date in UTC; None when it has none, or one we cannot trust: unreadable,
+    impossible ("2024-13-45", which feedparser would roll over into January 2025), not matching
+    its own text (a Unix time read as a 2017 date) or more than a day ahead. A date given but
+    not used is warned about, once per feed: the pages then show when the item was fetched."""
+    given = [(k, v) for k in ("published", "updated", "created") if isinstance(v := dict.get(e, k), str) and v.strip()]
     when = None
-    if isinstance(e.get("published"), str) and not dict.__contains__(e, "published_parsed"):  # JSON Feed: RFC 3339
-        try:
-            when = datetime.fromisoformat(e["published"].replace("Z", "+00:00"))
-            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-        except ValueError:
-            when = None
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = dict.get(e, key)  # plain dict access: skips feedparser's deprecated key mapping
-        if value and when is None:
-            try:
-                when = datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
-            except (OverflowError, ValueError, OSError, TypeError):
-                when = None
+    for key, raw in given:
+        when = _date(e, key, raw)
+        if when is not None:
+            break
+    problem = None if when is not None or not given else "cannot be read"
     if when is not None and when > datetime.now(timezone.utc) + FUTURE_SLACK:
-        return None
+        problem, when = "is more than a day in the future", None
+    if problem:
+        warn_once((feed_url, "date"), "feed date unusable feed=%s date=%r problem=%s; items without a usable "
+                  "date are dated by when they were fetched", feed_url, given[0][1][:80], problem)
     return when.astimezone(timezone.utc) if when else None
+
+
+_ISO_DATE = re.compile(r"\s*(-?\d{4})-(\d{1,2})-(\d{1,2})")
+_NUMBER = re.compile(r"\d+")
+
+
+def _date(e: dict, key: str, raw: str) -> datetime | None:
+    if not dict.__contains__(e, key + "_parsed"):  # JSON Feed: RFC 3339
+        try:
+            when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    value = dict.get(e, key + "_parsed")  # plain dict access: skips feedparser's deprecated key mapping
+    if not value:
+        return None
+    try:
+        when = datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+    return when if _plausible(raw, when) else None
+
+
+def _plausible(raw: str, when: datetime) -> bool:
+    """Does feedparser's reading of `raw` agree with it? An ISO date must be a real date; any
+    other form must carry the year read (or the next or previous one: the time zone)."""
+    m = _ISO_DATE.match(raw)
+    if m:
+        try:
+            date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            return False
+        return True
+    years = {when.year + d for d in (-1, 0, 1)}
+    return any(int(n) in years or (len(n) == 2 and int(n) in {y % 100 for y in years})
+               for n in _NUMBER.findall(raw) if len(n) in (2, 4))
+
+
+_WARNED: set[tuple] = set()  # what this process has warned about (warn_once), bounded
+_WARNED_MAX = 10_000
+
+
+def _first_time(key: tuple) -> bool:
+    if key in _WARNED:
+        return False
+    if len(_WARNED) >= _WARNED_MAX:
+        _WARNED.clear()
+    _WARNED.add(key)
+    return True
+
+
+def warn_once(key: tuple, msg: str, *args: object) -> None:
+    """A warning about a feed logged once per `key` for the life of the service, not per poll."""
+    if _first_time(key):
+        log.warning(msg, *args, extra={"once": key})
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args, record.exc_info, record.exc_text = record.getMessage(), None, None, None
+        self.records.append(record)
+
+
+def parse_in_worker(*args: object) -> tuple[object, list[logging.LogRecord]]:
+    """`parse` in a parse process: (its result, or the FeedError it raised; the warnings it logged),
+    so that the service logs them through its own handlers (format, redaction), and once."""
+    records: list[logging.LogRecord] = []
+    handler, propagate = _Collect(records), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        out: object = parse(*args)  # type: ignore[arg-type]
+    except FeedError as exc:
+        out = exc
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+    return out, records
+
+
+def replay(records: list[logging.LogRecord]) -> None:
+    """Log a parse process's warnings here; a `warn_once` warning only if this process has not yet."""
+    for record in records:
+        key = getattr(record, "once", None)
+        if key is None or _first_time(key):
+            log.handle(record)

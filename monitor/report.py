@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from .parse import strip_controls
 from .story import Story
 from .store import Store
 
@@ -40,6 +41,7 @@ def environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("monitor", "templates"),
         autoescape=jinja2.select_autoescape(["html", "svg"], default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        finalize=lambda v: strip_controls(v) if isinstance(v, str) else v,  # stored text too
     )
     env.filters["num"] = _num
     env.filters["when"] = _when

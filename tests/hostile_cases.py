@@ -951,12 +951,16 @@ def case_javascript_links(ctx: Ctx) -> str:
 
 @case("items")
 def case_duplicate_guids(ctx: Ctx) -> str:
-    """The same GUID twice in one feed: stored once, the first one."""
-    body = rss_doc(item("dup", "First copy", link="https://news.example.org/a") + item("dup", "Second copy", link="https://news.example.org/b"))
+    """One GUID on three different articles and on a copy of one: each article stored, the copy once."""
+    body = rss_doc(item("dup", "First article", link="https://news.example.org/a")
+                   + item("dup", "Second article", link="https://news.example.org/b")
+                   + item("dup", "Third article", "other text")
+                   + item("dup", "First article", link="https://news.example.org/a"))
     rig = ctx.rig([ctx.server.set("/dups", body)])
-    assert rig.poll().new_items == 1 and [r["title"] for r in rig.items()] == ["First copy"]
+    assert rig.poll().new_items == 3
+    assert [r["title"] for r in rig.items()] == ["First article", "Second article", "Third article"]
     assert rig.poll().new_items == 0
-    return "stored once"
+    return "each article stored once"
 
 
 @case("items")

@@ -186,6 +186,19 @@ def test_secret_values_cover_tokens_inside_env_target_urls(tmp_path, monkeypatch
 # ---------------------------------------------------------------- real receivers
 
 
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_bidirectional_controls_never_reach_a_message(fmt):
+    title, body = notify.render(alert(1, title=f"Kim \u2067says\u2069 {BIDI}troops", body=f"Quote \u202e{BIDI} end"), fmt)
+    for text in (title, body):
+        assert not set(BIDI) & set(text), (fmt, text)
+    assert "Kim says troops" in title
+    digest_title, digest = notify.render_digest([(alert(1, title=f"a{BIDI}b"), 1), (alert(2, body=f"c{BIDI}d"), 1)], fmt)
+    assert not set(BIDI) & set(digest + digest_title)
+
+
 def test_hostile_title_arrives_escaped_at_a_json_receiver(tmp_path, json_receiver):
     cfg, store = setup(tmp_path, target(json_receiver.url(), "hook"))
     queue(cfg, store, [alert(1, title=f"Kim: {HOSTILE}", body=f"Quote: {HOSTILE}")])
@@ -210,6 +223,7 @@ def test_hostile_title_arrives_escaped_by_email(tmp_path, smtp_server):
     plain_part = msg.get_body(("plain",)).get_content()
     assert "&lt;‍script&gt;" in html_part and "<script>" not in html_part
     assert '<a href="https://news.example.org/1">' in html_part
+    assert "Read the article at Example News: https://news.example.org/1" in plain_part  # a text reader can follow it
     for text in (str(msg["subject"]), html_part, plain_part):
         assert "<!channel>" not in text and "@here" not in text and "<script>" not in text
     assert visible(str(msg["subject"])) == f"New statement: Kim: {HOSTILE}"

@@ -359,3 +359,22 @@ def test_pages_list_alerts_items_and_statements_newest_first(tmp_path):
     assert kirby.index("They are there") < kirby.index("Troops were sent")
     claim = re.search(r'<tr data-claim="in_russia".*?</tr>', story, re.S).group(0)
     assert re.findall(r'<td class="n">(\d+)</td>', claim) == ["4", "3", "2", "1"]  # items, statements, confirms, denies
+
+
+def test_pages_drop_bidirectional_controls_even_from_stored_text(tmp_path):
+    cfg = config.load(make_config(tmp_path, [FEED], story=STORY), tmp_path / "state")
+    store = Store(cfg.database)
+    sneaky = item("s", "Kirby \u2067says\u2069 \u202etroops\u202c", 24)
+    poll(store, [sneaky], [statement(sneaky, "kirby", "We \u2066see\u2069 troops", "in_russia", None)])
+    server = WebServer(create_app(store, lambda: cfg), "127.0.0.1", 0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            pages = [client.get(path).text for path in ("/", "/alerts")]
+    finally:
+        server.stop()
+        store.close()
+    for html in pages:
+        assert not re.search("[\u202a-\u202e\u2066-\u2069]", html)
+        assert "We see troops" in html
+    assert "Kirby says troops" in pages[0]
