@@ -9,12 +9,15 @@ Before feedparser sees a body:
   re-detected with charset-normalizer;
 - character references to what XML forbids (`&#xD800;` surrogates, `&#0;`, past U+10FFFF) become
   U+FFFD: feedparser's loose parser crashes on a surrogate, losing the whole feed;
-- the decoded document is scanned once (`_scan`, a regex tokenizer, CDATA skipped): any entity
-  declaration is refused (feedparser's loose parser would expand a "billion laughs" document
-  into gigabytes; checking after decoding catches UTF-16 and declarations after a long prolog),
-  as is nesting deeper than MAX_DEPTH or more than MAX_ELEMENTS elements (feedparser needs
-  ~30 us and ~400 bytes per element: a 7 MB document nested a million deep took 30 s and
-  460 MB), and a tag over MAX_TAG bytes or MAX_ATTRIBUTES attributes (feedparser is quadratic
+- a DOCTYPE's internal subset (entity declarations) is cut out, with every reference to the
+  entities it declared (`_drop_declarations`): nothing is ever expanded (feedparser's loose
+  parser would expand a "billion laughs" document into gigabytes) and the feed's ordinary items
+  are kept; working on the decoded text catches UTF-16 and declarations after a long prolog;
+- the decoded document is scanned once (`_scan`, a regex tokenizer, CDATA skipped): an entity
+  declaration left anywhere is refused; an entry nested deeper than MAX_DEPTH is dropped and
+  the others kept (deep nesting outside any entry is refused), as are more than MAX_ELEMENTS
+  elements (feedparser needs ~30 us and ~400 bytes per element: a 7 MB document nested a
+  million deep took 30 s and 460 MB), and a tag over MAX_TAG bytes or MAX_ATTRIBUTES attributes (feedparser is quadratic
   in attributes: 32,000 on one tag took 25 s); past MAX_ITEMS entries the document is cut
   after the last whole entry;
 - an HTML page is reported as such, and XML that is not RSS/Atom/RDF as "not a feed".
@@ -162,11 +165,16 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
     ctype = hdrs.get("content-type", "")
     if _is_json(body, ctype):
         return parse_json_feed(feed_url, body)
-    body = _CHARREF.sub(_fix_charref, to_utf8(body, headers))
+    body = _drop_declarations(feed_url, _CHARREF.sub(_fix_charref, to_utf8(body, headers)))
     shape = _scan(feed_url, body)
     if shape.cut is not None:
         log.warning("feed cut feed=%s kept=%d reason=over MAX_ITEMS", feed_url, MAX_ITEMS)
         body = body[:shape.cut] + shape.closing
+    for start, end in reversed(shape.drops):  # entries nested past MAX_DEPTH (all before any cut)
+        body = body[:start] + body[end:]
+    if shape.drops:
+        warn_once((feed_url, "too_deep"), "feed entry dropped feed=%s reason=elements nested over %d deep "
+                  "dropped=%d; the other entries are kept", feed_url, MAX_DEPTH, len(shape.drops))
     if _HTML_START.match(body[:4096]):
         raise FeedError(feed_url, "not a feed: the server sent an HTML page. Hint: find the page's RSS/Atom link and use that URL", reason="html")
     hdrs["content-type"] = "application/xml; charset=utf-8"
@@ -226,6 +234,37 @@ def _fix_charref(m: re.Match) -> bytes:
     return m.group(0) if allowed else b"&#xFFFD;"
 
 
+_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE\b[^\[<>]*\[", re.I)
+_SUBSET_END = re.compile(rb"\]\s*>")
+_ELEMENT_START = re.compile(rb"<[A-Za-z_]")
+_DECLARED = re.compile(rb"<!ENTITY\s+(?:%\s*)?([A-Za-z_:][\w.:-]*)", re.I)
+_REFERENCE = re.compile(rb"&([A-Za-z_:][\w.:-]*);")
+_PREDEFINED = {b"amp", b"lt", b"gt", b"quot", b"apos"}
+
+
+def _drop_declarations(feed_url: str, body: bytes) -> bytes:
+    """Remove a DOCTYPE's internal subset (entity and other declarations) before any parser
+    sees it, and every reference to an entity it declared: nothing is expanded, the feed's
+    ordinary items are kept. The subset runs from `<!DOCTYPE name [` to the last `]>` before
+    the root element; a declaration left anywhere after that is refused by `_scan`."""
+    m = _DOCTYPE_SUBSET.search(body)
+    if m is None:
+        return body
+    root = _ELEMENT_START.search(body, m.end())
+    close = None
+    for close in _SUBSET_END.finditer(body, m.end(), root.start() if root else len(body)):
+        pass
+    if close is None:
+        return body
+    names = set(_DECLARED.findall(body, m.start(), close.end())) - _PREDEFINED
+    body = body[:m.start()] + body[close.end():]
+    if names:
+        body = _REFERENCE.sub(lambda r: b"" if r.group(1) in names else r.group(0), body)
+    warn_once((feed_url, "dtd"), "feed declarations dropped feed=%s entities=%d: a DOCTYPE internal subset "
+              "is removed, never expanded, and references to its entities with it", feed_url, len(names))
+    return body
+
+
 class _Shape:
     """What `_scan` found: whole entries, where to cut past MAX_ITEMS, whether it was cut short."""
 
@@ -234,16 +273,29 @@ class _Shape:
         self.cut: int | None = None
         self.closing = b""
         self.truncated = False
+        self.drops: list[tuple[int, int]] = []  # (start, end) of entries nested past MAX_DEPTH
 
 
 def _scan(feed_url: str, body: bytes) -> _Shape:
     """One pass over the tags (CDATA skipped): refuse entities and absurd shapes; count entries."""
     shape = _Shape()
     stack: list[bytes] = []
+    starts: list[int] = []  # where each element of `stack` starts
+    skip: tuple[int, int] | None = None  # dropping an over-deep entry: (its start, stack depth outside it)
+    depth = 0  # nesting inside the entry being dropped, counted, not kept
     elements = 0
     root_seen = False
     for m in _TOKEN.finditer(body):
         name = m.group(2)
+        if skip is not None and name is not None:
+            if m.group(1):
+                depth -= 1
+                if depth <= skip[1]:  # the entry closed: cut it out, carry on after it
+                    shape.drops.append((skip[0], m.end()))
+                    skip = None
+            elif not (m.group(3) or name.lower() in _VOID):
+                depth += 1
+            continue
         if name is None:  # comment, CDATA, declaration or processing instruction
             if not m.group(0).startswith(b"<![CDATA[") and _ENTITY_DECL.search(m.group(0)):
                 raise FeedError(feed_url, "refused: the document declares XML entities (entity-expansion attack or XXE). Hint: this is not a normal feed", reason="xml_entities")
@@ -254,7 +306,8 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
         if m.group(1):  # end tag: close it and anything left open inside it (HTML-style)
             if name in stack:
                 while stack.pop() != name:
-                    pass
+                    starts.pop()
+                starts.pop()
                 if name.rpartition(b":")[2] in _ENTRY:
                     shape.entries += 1
                     if shape.entries == MAX_ITEMS:
@@ -271,8 +324,15 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
         if m.group(3) or name in _VOID:
             continue
         stack.append(name)
+        starts.append(m.start())
         if len(stack) > MAX_DEPTH:
-            raise FeedError(feed_url, f"refused: elements nested over {MAX_DEPTH} deep (a parser attack?). Hint: this is not a normal feed", reason="too_deep")
+            entry = next((i for i, n in enumerate(stack) if n.rpartition(b":")[2] in _ENTRY), None)
+            if entry is None:
+                raise FeedError(feed_url, f"refused: elements nested over {MAX_DEPTH} deep outside any entry (a parser attack?). Hint: this is not a normal feed", reason="too_deep")
+            skip, depth = (starts[entry], entry), len(stack)  # the entry is dropped, the rest kept
+            del stack[entry:], starts[entry:]
+    if skip is not None:  # the document ended inside the dropped entry
+        shape.drops.append((skip[0], len(body)))
     shape.truncated = bool(stack)
     return shape
 

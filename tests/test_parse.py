@@ -66,7 +66,7 @@ def test_rdf_date_and_creator():
     (b"", "empty"),
     (b"   \n", "empty"),
     (b"<!DOCTYPE html><html><body>Hi</body></html>", "html"),
-    (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel><title>&a;</title></channel></rss>', "xml_entities"),
+    (b'<?xml version="1.0"?><rss version="2.0"><!ENTITY a "aaaa"><channel><title>&a;</title></channel></rss>', "xml_entities"),
     (b"{ not a feed", "garbage"),
 ])
 def test_not_a_feed_raises_with_reason(body, reason):
@@ -203,3 +203,26 @@ def test_warnings_from_a_parse_process_are_logged_by_the_service_once(caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert sum("reuses a GUID feed=http://worker.example/rss" in m for m in messages) == 1
     assert sum("feed date unusable feed=http://worker.example/rss" in m for m in messages) == 1
+
+
+def test_entity_declarations_are_dropped_never_expanded_and_the_items_kept(caplog):
+    body = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "EXPANDED"><!ENTITY % p "x"><!ENTITY lt "no">'
+            b'<!-- ]> --><!ENTITY b "]>">]><rss version="2.0"><channel><title>T&a;</title>'
+            b'<item><title>One &a;&b; &lt;3 &amp; more</title><link>https://ex.org/1</link></item>'
+            b'<item><title>Two</title><link>https://ex.org/2</link></item></channel></rss>')
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        title, items = parse("http://dtd.example/rss", body)
+    assert title == "T" and [i.title for i in items] == ["One <3 & more", "Two"]
+    assert "EXPANDED" not in repr(items) and "feed declarations dropped feed=http://dtd.example/rss" in caplog.text
+
+
+def test_an_entry_nested_past_the_cap_is_dropped_and_the_others_kept(caplog):
+    deep = b"<item><title>Deep</title><description>" + b"<b>" * 300 + b"</b>" * 300 + b"</description></item>"
+    body = _rss("").replace(b"</channel>", _entry("1", "Before").encode() + deep + _entry("2", "After").encode() + b"</channel>")
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        _, items = parse("http://deep.example/rss", body)
+    assert [i.title for i in items] == ["Before", "After"]
+    assert "feed entry dropped feed=http://deep.example/rss" in caplog.text
+    with pytest.raises(FeedError) as err:  # past the cap outside any entry: nothing to keep apart
+        parse("http://f", _rss(b"<image>".decode() + "<b>" * 300 + "</b>" * 300 + "</image>"))
+    assert err.value.reason == "too_deep"
