@@ -41,8 +41,9 @@ Noise control (per target)
 
 Rendering (`render`, `render_digest`, pure)
   Each target is sent in its plugin's own format (Slack: Markdown, which Apprise turns into
-  mrkdwn; email: HTML with a plain-text part; json://: text). Text from feeds is untrusted:
-  whitespace is collapsed (no injected headings or lists), it is truncated on a word boundary,
+  mrkdwn; email: HTML with a plain-text part, the article's address shown as text so that part
+  keeps it; json://: text). Text from feeds is untrusted: control, zero-width and bidirectional
+  characters are removed, whitespace is collapsed (no injected headings or lists), it is truncated on a word boundary,
   mentions are neutralised with a zero-width joiner (`<!channel>`, `<@U1>`, `@here`, `@someone`,
   `!everyone`: Apprise's Slack plugin would turn an entity-escaped `&lt;!channel&gt;` back into
   a live mention), and it is escaped for the format (HTML entities; Markdown backslashes). Only
