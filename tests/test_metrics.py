@@ -13,7 +13,6 @@ import socket
 from pathlib import Path
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from monitor import config
 from monitor.notify import Notifier
@@ -22,15 +21,9 @@ from monitor.store import Store
 from monitor.web import WebServer, create_app
 
 from conftest import make_config, rss
-from test_web import STORY
+from test_web import STORY, scrape
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def scrape(client: httpx.Client) -> dict[tuple[str, tuple], float]:
-    text = client.get("/metrics").text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
 
 
 def closed_port() -> int:
