@@ -149,7 +149,8 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
     store = open_store(cfg)
     feeds = [dataclasses.asdict(f) for f in store.feeds() if cfg.feed(f.url)]
     data = {"feeds": feeds, "stories": store.story_counts(), "counts": store.counts(),
-            "deliveries": store.delivery_counts(), "failed_deliveries": store.failed_deliveries()}
+            "deliveries": store.delivery_counts(), "failed_deliveries": store.failed_deliveries(),
+            "targets": _targets(cfg, store)}
     from . import logs
 
     if as_json:
@@ -166,8 +167,29 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         c = data["stories"].get(sid, {"relevant": 0, "events": 0})
         click.echo(f"story {sid}: {c['relevant']} relevant items, {c['events']} alert events")
     click.echo(f"items: {data['counts']['items']} stored; deliveries: {_fmt_sent(data['deliveries'])}")
+    for t in data["targets"]:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(t["states"].items())) or "no deliveries"
+        line = f"target {t['name']} {t['url']}: {counts}; last sent {t['last_sent'] or 'never'}"
+        if t["next_attempt"]:
+            line += f"; next attempt {t['next_attempt']}"
+        if t["last_error"] and (t["states"].get("retrying") or t["states"].get("failed")):
+            line += f"; last error: {t['last_error']}"
+        click.echo(line)
     for d in data["failed_deliveries"]:
         click.echo(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}")
+    if data["failed_deliveries"]:
+        click.echo("to send failed deliveries again: monitor notify-retry [--target NAME]")
+
+
+def _targets(cfg: config_mod.Config, store: "Store") -> list[dict]:
+    """Each configured target (and any the outbox still names) with its deliveries by state,
+    last sent, next attempt and newest error; URLs in Apprise's privacy form."""
+    from .notify import masked, target_id
+
+    report = store.target_report()
+    empty = {"states": {}, "last_sent": None, "last_error": None, "next_attempt": None}
+    out = [{"name": target_id(t), "url": masked(t), **report.pop(target_id(t), empty)} for t in cfg.notify.targets]
+    return out + [{"name": name, "url": "(no longer configured)", **rep} for name, rep in sorted(report.items())]
 
 
 @cli.command()
@@ -331,6 +353,29 @@ def notify_test(config_dir: str | None, state_dir: str | None, verbose: int) -> 
     click.echo(f"{len(results)} target(s): {len(results) - failed} accepted, {failed} failed")
     if failed:
         sys.exit(1)
+
+
+@cli.command("notify-retry")
+@common
+@click.option("--target", "target", metavar="NAME", help="Only this target's deliveries (its name in `monitor status`).")
+def notify_retry(config_dir: str | None, state_dir: str | None, verbose: int, target: str | None) -> None:
+    """Send again the deliveries that ended `failed` (after retry_max_age), e.g. once a target
+    that was down works again: they are due at once, with a new retry_max_age window.
+
+    A running service sends them within 10 seconds; without one, `monitor check` does.
+    """
+    cfg = load_config(config_dir, state_dir)
+    store = open_store(cfg)
+    names = [t["name"] for t in _targets(cfg, store)]
+    if target is not None and target not in names:
+        raise click.UsageError(f"no target named {target!r}; targets: {', '.join(names) or 'none'}")
+    n = store.requeue_failed(target)
+    which = f"target {target}" if target else "every target"
+    if not n:
+        click.echo(f"no failed deliveries to re-queue ({which})")
+        return
+    click.echo(f"re-queued {n} failed deliver{'y' if n == 1 else 'ies'} ({which}); a running service sends them "
+               "within 10 s, or run `monitor check`")
 
 
 # ---------------------------------------------------------------- report, demo (issue 7)

@@ -10,7 +10,9 @@ repeats):
     possessive   a trailing 's / ’s is dropped: "Pyongyang's" -> "pyongyang"
     initialisms  "U.S." / "U.K." are one token: "us", "uk"; "N. Korea" is "n korea" (words
                  joined by a full stop without a space are one token: "3.5", "U.S")
-    hyphens      split words: "Jong-un" -> "jong un", "Biden-Harris" -> "biden harris"
+    hyphens      split words: "Jong-un" -> "jong un", "Biden-Harris" -> "biden harris"; a soft
+                 hyphen (U+00AD) or zero-width character inside a word does not: "Zakha\u00adrova"
+                 -> "zakharova"
 
 `key()` is a looser spelling key for transliteration variants, compared after an exact match
 fails: a plural "s" is dropped from words longer than four letters, then kh->h, zh->j, ph->f,
@@ -34,7 +36,9 @@ from .parse import html_to_text
 # runs of letters/digits joined by inner apostrophes or full stops: "Korea's", "U.S" (of "U.S.");
 # possessive (a word is never given back), and on ASCII text (most fields) the same pattern
 # with ASCII classes, which spares the regex engine a Unicode lookup per character
-_TOKEN = re.compile(r"\w++(?:['’.]\w++)*+")
+# invisible characters inside a word (a soft hyphen, "Zakha\u00adrova"; zero-width space, joiners,
+# word joiner) keep it one word and are dropped from its normalised form
+_TOKEN = re.compile(r"\w++(?:(?:['’.]|[\u00ad\u200b-\u200d\u2060]++)\w++)*+")
 _ASCII_TOKEN = re.compile(r"\w++(?:['.]\w++)*+", re.ASCII)
 _SENTENCE_END = re.compile(r"[.!?…]['\"’”)\]]*\s")
 _MARKUP = re.compile(r"<[a-zA-Z/!][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")

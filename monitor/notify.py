@@ -41,8 +41,9 @@ Noise control (per target)
 
 Rendering (`render`, `render_digest`, pure)
   Each target is sent in its plugin's own format (Slack: Markdown, which Apprise turns into
-  mrkdwn; email: HTML with a plain-text part; json://: text). Text from feeds is untrusted:
-  whitespace is collapsed (no injected headings or lists), it is truncated on a word boundary,
+  mrkdwn; email: HTML with a plain-text part, the article's address shown as text so that part
+  keeps it; json://: text). Text from feeds is untrusted: control, zero-width and bidirectional
+  characters are removed, whitespace is collapsed (no injected headings or lists), it is truncated on a word boundary,
   mentions are neutralised with a zero-width joiner (`<!channel>`, `<@U1>`, `@here`, `@someone`,
   `!everyone`: Apprise's Slack plugin would turn an entity-escaped `&lt;!channel&gt;` back into
   a live mention), and it is escaped for the format (HTML entities; Markdown backslashes). Only
@@ -72,6 +73,7 @@ from urllib.parse import quote, urlsplit
 import apprise
 from apprise import NotifyFormat, NotifyType
 
+from . import metrics
 from .config import SERVICE_FILE, Config, Target
 from .errors import ConfigError
 from .models import Alert, FeedResult
@@ -223,7 +225,9 @@ def feed_health_alert(before: FeedState, result: FeedResult, failing_after: int,
 
 # ---------------------------------------------------------------- escaping (untrusted text)
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+# control characters, zero-width characters and every bidirectional control (embeddings,
+# overrides, isolates U+2066-U+2069, marks): feed text must not reorder what a reader sees
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _TAG_OPEN = re.compile(r"(<|&lt;|&#0*60;|&#x0*3c;)(?=\s*[!@#/?A-Za-z])", re.IGNORECASE)
 _AT = re.compile(r"@(?=\w)")
 _BANG = re.compile(r"!(?=(?:channel|here|everyone|group|subteam|date)\b)", re.IGNORECASE)
@@ -293,7 +297,8 @@ class _Message:
 def render(alert: Alert, fmt: str = "text", sources: int = 1,
            names: dict[str, str] | None = None) -> tuple[str, str]:
     """(title, body) for one alert. The title is plain text (neutralised); the body is in `fmt`.
-    `names` maps actor ids to display names (from the story config)."""
+    `names` maps actor ids to display names and "claim:ID" to claim descriptions (from the
+    story config: `Notifier.names`)."""
     msg = _message(alert, sources, names or {})
     title = " ".join(msg.title.split())
     if not title.lower().startswith(msg.label.lower()):
@@ -308,7 +313,7 @@ def _message(a: Alert, sources: int, names: dict[str, str]) -> _Message:
     text, facts = a.body, []
     if a.kind == "statement":
         text = st.get("text") or a.body
-        claim = st.get("claim_description") or st.get("claim")
+        claim = st.get("claim_description") or names.get(f"claim:{st.get('claim')}") or st.get("claim")
         facts = [("Said by", _who(names, st.get("actor") or a.actor)),
                  ("Sentence", st.get("sentence") if st.get("sentence") != text else None),
                  ("Claim", f"{claim} ({st['stance']})" if claim and st.get("stance") else claim)]
@@ -368,7 +373,8 @@ def _format(msg: _Message, fmt: str) -> str:
     read = "Read the article" + (f" at {msg.outlet}" if msg.outlet else "")
     if fmt == "html":
         items = "".join(f"<li><b>{k}:</b> {v}</li>" for k, v in facts)
-        a = f'<p><a href="{html.escape(link)}">{escape(read, fmt)}</a></p>' if link else ""
+        # the address as the link's text too: the plain-text part Apprise derives keeps only text
+        a = f'<p>{escape(read, fmt)}: <a href="{html.escape(link)}">{html.escape(link)}</a></p>' if link else ""
         return f"<p><b>{msg.label}</b></p><p>{'<br>'.join(lines)}</p><ul>{items}</ul>{a}"
     if fmt == "markdown":
         items = "\n".join(f"- **{k}:** {v}" for k, v in facts)
@@ -409,7 +415,7 @@ def _digest_entry(a: Alert, sources: int, fmt: str) -> str:
     outlet = escape(a.outlet, fmt, FACT_MAX) + (f", {sources} outlets" if sources > 1 else "")
     link = safe_link(a.link)
     if fmt == "html":
-        a_ = f' <a href="{html.escape(link)}">link</a>' if link else ""
+        a_ = f' <a href="{html.escape(link)}">{html.escape(link)}</a>' if link else ""
         return f"<li><b>{label}:</b> {title} <i>({outlet})</i>{a_}</li>"
     if fmt == "markdown":
         return f"- **{label}:** {title} _({outlet})_" + (f" [link](<{link}>)" if link else "")
@@ -556,6 +562,7 @@ class Notifier:
                 continue
             channels[ch.id] = ch
         names = {a.id: a.name for story in config.stories for a in story.actors}
+        names |= {f"claim:{c.id}": " ".join(c.description.split()) for story in config.stories for c in story.claims}
         with self.lock:
             self.config, self.channels, self.names = config, channels, names
 
@@ -625,6 +632,7 @@ class Notifier:
                                         for r in rows])
             summary.sent += len(rows)
             summary.messages += 1
+            metrics.observe_delivery("sent", len(rows))
             log.info("delivery sent target=%s kind=%s events=%d", ch.id, kind, len(rows))
             return None
         return self._failed(ch, rows, error, now, summary)
@@ -643,6 +651,7 @@ class Notifier:
                                                "next_attempt": _iso(now + timedelta(seconds=delay)),
                                                "last_error": error}) for r in young])
         summary.retrying += len(young)
+        metrics.observe_delivery("retrying", len(young))
         if young:
             log.warning("delivery failed target=%s attempt=%d retry_in=%.0fs events=%d error=%s",
                         ch.id, attempts, delay, len(young), error)
@@ -660,6 +669,7 @@ class Notifier:
                                                "last_error": f"not tried, the target failed: {failure.error}"})
                                     for r in young])
         summary.retrying += len(young)
+        metrics.observe_delivery("retrying", len(young))
 
     def _give_up(self, rows: list[dict], reason: str, now: datetime, summary: DeliverySummary,
                  tid: str = "", bump: bool = False) -> None:
@@ -668,6 +678,7 @@ class Notifier:
         self.store.mark_deliveries([(r["id"], {"state": "failed", "last_error": reason,
                                                "attempts": r["attempts"] + (1 if bump else 0)}) for r in rows])
         summary.failed += len(rows)
+        metrics.observe_delivery("failed", len(rows))
         log.error("delivery failed for good target=%s events=%d reason=%s", tid or rows[0]["target"], len(rows), reason)
 
     def _hold(self, ch: Channel, rows: list[dict], until: datetime, summary: DeliverySummary) -> None:
@@ -676,6 +687,7 @@ class Notifier:
         self.store.mark_deliveries([(r["id"], {"state": "held", "digest": 1, "next_attempt": _iso(until)})
                                     for r in rows])
         summary.held += len(rows)
+        metrics.observe_delivery("held", len(rows))
         log.info("delivery held target=%s events=%d until=%s", ch.id, len(rows), _iso(until))
 
 

@@ -9,12 +9,15 @@ Before feedparser sees a body:
   re-detected with charset-normalizer;
 - character references to what XML forbids (`&#xD800;` surrogates, `&#0;`, past U+10FFFF) become
   U+FFFD: feedparser's loose parser crashes on a surrogate, losing the whole feed;
-- the decoded document is scanned once (`_scan`, a regex tokenizer, CDATA skipped): any entity
-  declaration is refused (feedparser's loose parser would expand a "billion laughs" document
-  into gigabytes; checking after decoding catches UTF-16 and declarations after a long prolog),
-  as is nesting deeper than MAX_DEPTH or more than MAX_ELEMENTS elements (feedparser needs
-  ~30 us and ~400 bytes per element: a 7 MB document nested a million deep took 30 s and
-  460 MB), and a tag over MAX_TAG bytes or MAX_ATTRIBUTES attributes (feedparser is quadratic
+- a DOCTYPE's internal subset (entity declarations) is cut out, with every reference to the
+  entities it declared (`_drop_declarations`): nothing is ever expanded (feedparser's loose
+  parser would expand a "billion laughs" document into gigabytes) and the feed's ordinary items
+  are kept; working on the decoded text catches UTF-16 and declarations after a long prolog;
+- the decoded document is scanned once (`_scan`, a regex tokenizer, CDATA skipped): an entity
+  declaration left anywhere is refused; an entry nested deeper than MAX_DEPTH is dropped and
+  the others kept (deep nesting outside any entry is refused), as are more than MAX_ELEMENTS
+  elements (feedparser needs ~30 us and ~400 bytes per element: a 7 MB document nested a
+  million deep took 30 s and 460 MB), and a tag over MAX_TAG bytes or MAX_ATTRIBUTES attributes (feedparser is quadratic
   in attributes: 32,000 on one tag took 25 s); past MAX_ITEMS entries the document is cut
   after the last whole entry;
 - an HTML page is reported as such, and XML that is not RSS/Atom/RDF as "not a feed".
@@ -23,10 +26,18 @@ file) keeps only its complete entries and raises PartialFeed with them, so nothi
 lost and the failure is still reported. Any other exception inside the parser becomes a
 FeedError (reason `parser_failed`), never a traceback in the poll.
 
-Items: stable ids from the guid, else the canonical link, else a hash of title + text; links
-lose tracking parameters (utm_*, fbclid, ...) and are kept only when http(s); titles are capped
-at MAX_TITLE and texts at MAX_TEXT characters; a published date more than a day in the future
-is treated as unknown (None).
+Items: stable ids from the guid, else the canonical link, else a hash of title + text; a GUID
+that one document gives to several different articles is not an id: each of them gets the link
+or hash instead (`_distinct_ids`), and the feed is warned about once. Links lose tracking
+parameters (utm_*, fbclid, ...) and are kept only when http(s); titles are capped at MAX_TITLE
+and texts at MAX_TEXT characters, and lose bidirectional controls (`strip_controls`). A date
+that cannot be read, is impossible, disagrees with its own text or is more than a day in the
+future is no date (None; the pages show the fetch time instead, marked), with a warning naming
+the feed, once (`_published`).
+
+Warnings are logged once per feed (and GUID) for the life of the process (`warn_once`); in a
+parse process they are collected and handed back to the service, which logs them through its
+own handlers (`parse_in_worker`, `replay`).
 """
 
 from __future__ import annotations
@@ -35,7 +46,8 @@ import calendar
 import hashlib
 import logging
 import re
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -74,15 +86,25 @@ class _TextExtractor(HTMLParser):
 
 
 def html_to_text(value: str | None) -> str:
-    """Strip tags, decode entities, collapse whitespace."""
+    """Strip tags, decode entities, drop bidirectional controls, collapse whitespace."""
     if not value:
         return ""
     if "<" not in value and "&" not in value:
-        return _SPACE.sub(" ", value).strip()
+        return strip_controls(_SPACE.sub(" ", value).strip())
     parser = _TextExtractor()
     parser.feed(value)
     parser.close()
-    return _SPACE.sub(" ", "".join(parser.parts)).strip()
+    return strip_controls(_SPACE.sub(" ", "".join(parser.parts)).strip())
+
+
+# Bidirectional controls (embeddings, overrides, isolates, marks): in feed text they can only
+# reorder what a reader sees ("Trojan Source"); dropped from every title and text.
+BIDI_CONTROLS = dict.fromkeys([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def strip_controls(text: str) -> str:
+    """`text` without bidirectional controls (ASCII text, most of it, is returned as is)."""
+    return text if text.isascii() else text.translate(BIDI_CONTROLS)
 
 
 def canonical_link(link: str | None, base: str | None = None) -> str | None:
@@ -143,11 +165,16 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
     ctype = hdrs.get("content-type", "")
     if _is_json(body, ctype):
         return parse_json_feed(feed_url, body)
-    body = _CHARREF.sub(_fix_charref, to_utf8(body, headers))
+    body = _drop_declarations(feed_url, _CHARREF.sub(_fix_charref, to_utf8(body, headers)))
     shape = _scan(feed_url, body)
     if shape.cut is not None:
         log.warning("feed cut feed=%s kept=%d reason=over MAX_ITEMS", feed_url, MAX_ITEMS)
         body = body[:shape.cut] + shape.closing
+    for start, end in reversed(shape.drops):  # entries nested past MAX_DEPTH (all before any cut)
+        body = body[:start] + body[end:]
+    if shape.drops:
+        warn_once((feed_url, "too_deep"), "feed entry dropped feed=%s reason=elements nested over %d deep "
+                  "dropped=%d; the other entries are kept", feed_url, MAX_DEPTH, len(shape.drops))
     if _HTML_START.match(body[:4096]):
         raise FeedError(feed_url, "not a feed: the server sent an HTML page. Hint: find the page's RSS/Atom link and use that URL", reason="html")
     hdrs["content-type"] = "application/xml; charset=utf-8"
@@ -165,11 +192,11 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
         raise _not_a_feed(feed_url, body, ctype, parsed.get("bozo_exception"))
     title = html_to_text(parsed.feed.get("title", ""))
     if shape.truncated:
-        items = [_item(feed_url, title, e) for e in parsed.entries[:shape.entries]]
+        items = _distinct_ids(feed_url, [_item(feed_url, title, e) for e in parsed.entries[:shape.entries]])
         message = (f"the document is cut short (its root element is never closed; {len(items)} complete "
                    f"entries kept). Hint: a dropped connection or a half-written file; it will be retried")
         raise PartialFeed(feed_url, message, title, items, reason="truncated")
-    items = [_item(feed_url, title, e) for e in parsed.entries]
+    items = _distinct_ids(feed_url, [_item(feed_url, title, e) for e in parsed.entries])
     return title, items
 
 
@@ -207,6 +234,37 @@ def _fix_charref(m: re.Match) -> bytes:
     return m.group(0) if allowed else b"&#xFFFD;"
 
 
+_DOCTYPE_SUBSET = re.compile(rb"<!DOCTYPE\b[^\[<>]*\[", re.I)
+_SUBSET_END = re.compile(rb"\]\s*>")
+_ELEMENT_START = re.compile(rb"<[A-Za-z_]")
+_DECLARED = re.compile(rb"<!ENTITY\s+(?:%\s*)?([A-Za-z_:][\w.:-]*)", re.I)
+_REFERENCE = re.compile(rb"&([A-Za-z_:][\w.:-]*);")
+_PREDEFINED = {b"amp", b"lt", b"gt", b"quot", b"apos"}
+
+
+def _drop_declarations(feed_url: str, body: bytes) -> bytes:
+    """Remove a DOCTYPE's internal subset (entity and other declarations) before any parser
+    sees it, and every reference to an entity it declared: nothing is expanded, the feed's
+    ordinary items are kept. The subset runs from `<!DOCTYPE name [` to the last `]>` before
+    the root element; a declaration left anywhere after that is refused by `_scan`."""
+    m = _DOCTYPE_SUBSET.search(body)
+    if m is None:
+        return body
+    root = _ELEMENT_START.search(body, m.end())
+    close = None
+    for close in _SUBSET_END.finditer(body, m.end(), root.start() if root else len(body)):
+        pass
+    if close is None:
+        return body
+    names = set(_DECLARED.findall(body, m.start(), close.end())) - _PREDEFINED
+    body = body[:m.start()] + body[close.end():]
+    if names:
+        body = _REFERENCE.sub(lambda r: b"" if r.group(1) in names else r.group(0), body)
+    warn_once((feed_url, "dtd"), "feed declarations dropped feed=%s entities=%d: a DOCTYPE internal subset "
+              "is removed, never expanded, and references to its entities with it", feed_url, len(names))
+    return body
+
+
 class _Shape:
     """What `_scan` found: whole entries, where to cut past MAX_ITEMS, whether it was cut short."""
 
@@ -215,16 +273,29 @@ class _Shape:
         self.cut: int | None = None
         self.closing = b""
         self.truncated = False
+        self.drops: list[tuple[int, int]] = []  # (start, end) of entries nested past MAX_DEPTH
 
 
 def _scan(feed_url: str, body: bytes) -> _Shape:
     """One pass over the tags (CDATA skipped): refuse entities and absurd shapes; count entries."""
     shape = _Shape()
     stack: list[bytes] = []
+    starts: list[int] = []  # where each element of `stack` starts
+    skip: tuple[int, int] | None = None  # dropping an over-deep entry: (its start, stack depth outside it)
+    depth = 0  # nesting inside the entry being dropped, counted, not kept
     elements = 0
     root_seen = False
     for m in _TOKEN.finditer(body):
         name = m.group(2)
+        if skip is not None and name is not None:
+            if m.group(1):
+                depth -= 1
+                if depth <= skip[1]:  # the entry closed: cut it out, carry on after it
+                    shape.drops.append((skip[0], m.end()))
+                    skip = None
+            elif not (m.group(3) or name.lower() in _VOID):
+                depth += 1
+            continue
         if name is None:  # comment, CDATA, declaration or processing instruction
             if not m.group(0).startswith(b"<![CDATA[") and _ENTITY_DECL.search(m.group(0)):
                 raise FeedError(feed_url, "refused: the document declares XML entities (entity-expansion attack or XXE). Hint: this is not a normal feed", reason="xml_entities")
@@ -235,7 +306,8 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
         if m.group(1):  # end tag: close it and anything left open inside it (HTML-style)
             if name in stack:
                 while stack.pop() != name:
-                    pass
+                    starts.pop()
+                starts.pop()
                 if name.rpartition(b":")[2] in _ENTRY:
                     shape.entries += 1
                     if shape.entries == MAX_ITEMS:
@@ -252,8 +324,15 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
         if m.group(3) or name in _VOID:
             continue
         stack.append(name)
+        starts.append(m.start())
         if len(stack) > MAX_DEPTH:
-            raise FeedError(feed_url, f"refused: elements nested over {MAX_DEPTH} deep (a parser attack?). Hint: this is not a normal feed", reason="too_deep")
+            entry = next((i for i, n in enumerate(stack) if n.rpartition(b":")[2] in _ENTRY), None)
+            if entry is None:
+                raise FeedError(feed_url, f"refused: elements nested over {MAX_DEPTH} deep outside any entry (a parser attack?). Hint: this is not a normal feed", reason="too_deep")
+            skip, depth = (starts[entry], entry), len(stack)  # the entry is dropped, the rest kept
+            del stack[entry:], starts[entry:]
+    if skip is not None:  # the document ended inside the dropped entry
+        shape.drops.append((skip[0], len(body)))
     shape.truncated = bool(stack)
     return shape
 
@@ -325,7 +404,7 @@ def parse_json_feed(feed_url: str, body: bytes) -> tuple[str, list[Item]]:
             "published": _text(e.get("date_published")) or _text(e.get("date_modified")),
         }
         items.append(_item(feed_url, title, entry))
-    return title, items
+    return title, _distinct_ids(feed_url, items)
 
 
 def _text(value: object, numbers: bool = False) -> str:
@@ -341,13 +420,33 @@ def _item(feed_url: str, feed_title: str, e: dict) -> Item:
     title = html_to_text(str(e.get("title", ""))[: MAX_TITLE * 4])[:MAX_TITLE]
     text = html_to_text(_content(e)[: MAX_TEXT * 4])[:MAX_TEXT]
     link = canonical_link(e.get("link"))
-    guid = (e.get("id") or "").strip()
-    if not guid:
-        guid = link or "sha1:" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
+    guid = (e.get("id") or "").strip() or _fallback_id(link, title, text)
     authors = tuple(a.get("name", "") for a in e.get("authors", []) if a.get("name")) or (
         (e["author"],) if e.get("author") else ())
     return Item(feed_url=feed_url, id=guid[:2000], title=title, text=text, link=link,
-                published=_published(e), authors=authors, feed_title=feed_title)
+                published=_published(e, feed_url), authors=authors, feed_title=feed_title)
+
+
+def _fallback_id(link: str | None, title: str, text: str) -> str:
+    """An item's id when it has no GUID of its own: its link, else a hash of what it says."""
+    return link or "sha1:" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()
+
+
+def _distinct_ids(feed_url: str, items: list[Item]) -> list[Item]:
+    """Items sharing one GUID in one document but not one article (their links differ, or with no
+    link their texts do) each get the id they would have without a GUID, so none is lost as a
+    repeat; the feed's reused GUID is warned about once. Copies of one article stay as they are."""
+    by_id: dict[str, set] = {}
+    for it in items:
+        by_id.setdefault(it.id, set()).add(it.link or (it.title, it.text))
+    shared = {guid for guid, articles in by_id.items() if len(articles) > 1}
+    if not shared:
+        return items
+    for guid in shared:
+        warn_once((feed_url, "guid", guid), "feed reuses a GUID feed=%s guid=%r articles=%d; each is kept "
+                  "with its link (or a hash of its text) as its id", feed_url, guid[:200], len(by_id[guid]))
+    return [replace(it, id=_fallback_id(it.link, it.title, it.text)[:2000]) if it.id in shared else it
+            for it in items]
 
 
 def _content(e: dict) -> str:
@@ -357,21 +456,111 @@ def _content(e: dict) -> str:
     return full if len(full) > len(summary) else summary
 
 
-def _published(e: dict) -> datetime | None:
+def _published(e: dict, feed_url: str = "") -> datetime | None:
+    """The entry's date in UTC; None when it has none, or one we cannot trust: unreadable,
+    impossible ("2024-13-45", which feedparser would roll over into January 2025), not matching
+    its own text (a Unix time read as a 2017 date) or more than a day ahead. A date given but
+    not used is warned about, once per feed: the pages then show when the item was fetched."""
+    given = [(k, v) for k in ("published", "updated", "created") if isinstance(v := dict.get(e, k), str) and v.strip()]
     when = None
-    if isinstance(e.get("published"), str) and not dict.__contains__(e, "published_parsed"):  # JSON Feed: RFC 3339
-        try:
-            when = datetime.fromisoformat(e["published"].replace("Z", "+00:00"))
-            when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-        except ValueError:
-            when = None
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = dict.get(e, key)  # plain dict access: skips feedparser's deprecated key mapping
-        if value and when is None:
-            try:
-                when = datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
-            except (OverflowError, ValueError, OSError, TypeError):
-                when = None
+    for key, raw in given:
+        when = _date(e, key, raw)
+        if when is not None:
+            break
+    problem = None if when is not None or not given else "cannot be read"
     if when is not None and when > datetime.now(timezone.utc) + FUTURE_SLACK:
-        return None
+        problem, when = "is more than a day in the future", None
+    if problem:
+        warn_once((feed_url, "date"), "feed date unusable feed=%s date=%r problem=%s; items without a usable "
+                  "date are dated by when they were fetched", feed_url, given[0][1][:80], problem)
     return when.astimezone(timezone.utc) if when else None
+
+
+_ISO_DATE = re.compile(r"\s*(-?\d{4})-(\d{1,2})-(\d{1,2})")
+_NUMBER = re.compile(r"\d+")
+
+
+def _date(e: dict, key: str, raw: str) -> datetime | None:
+    if not dict.__contains__(e, key + "_parsed"):  # JSON Feed: RFC 3339
+        try:
+            when = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    value = dict.get(e, key + "_parsed")  # plain dict access: skips feedparser's deprecated key mapping
+    if not value:
+        return None
+    try:
+        when = datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+    return when if _plausible(raw, when) else None
+
+
+def _plausible(raw: str, when: datetime) -> bool:
+    """Does feedparser's reading of `raw` agree with it? An ISO date must be a real date; any
+    other form must carry the year read (or the next or previous one: the time zone)."""
+    m = _ISO_DATE.match(raw)
+    if m:
+        try:
+            date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            return False
+        return True
+    years = {when.year + d for d in (-1, 0, 1)}
+    return any(int(n) in years or (len(n) == 2 and int(n) in {y % 100 for y in years})
+               for n in _NUMBER.findall(raw) if len(n) in (2, 4))
+
+
+_WARNED: set[tuple] = set()  # what this process has warned about (warn_once), bounded
+_WARNED_MAX = 10_000
+
+
+def _first_time(key: tuple) -> bool:
+    if key in _WARNED:
+        return False
+    if len(_WARNED) >= _WARNED_MAX:
+        _WARNED.clear()
+    _WARNED.add(key)
+    return True
+
+
+def warn_once(key: tuple, msg: str, *args: object) -> None:
+    """A warning about a feed logged once per `key` for the life of the service, not per poll."""
+    if _first_time(key):
+        log.warning(msg, *args, extra={"once": key})
+
+
+class _Collect(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args, record.exc_info, record.exc_text = record.getMessage(), None, None, None
+        self.records.append(record)
+
+
+def parse_in_worker(*args: object) -> tuple[object, list[logging.LogRecord]]:
+    """`parse` in a parse process: (its result, or the FeedError it raised; the warnings it logged),
+    so that the service logs them through its own handlers (format, redaction), and once."""
+    records: list[logging.LogRecord] = []
+    handler, propagate = _Collect(records), log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        out: object = parse(*args)  # type: ignore[arg-type]
+    except FeedError as exc:
+        out = exc
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
+    return out, records
+
+
+def replay(records: list[logging.LogRecord]) -> None:
+    """Log a parse process's warnings here; a `warn_once` warning only if this process has not yet."""
+    for record in records:
+        key = getattr(record, "once", None)
+        if key is None or _first_time(key):
+            log.handle(record)

@@ -184,7 +184,7 @@ class Pipeline:
             return parse.parse(*args)
         pool = self.pool
         try:
-            return pool.submit(parse.parse, *args).result()
+            out, warnings = pool.submit(parse.parse_in_worker, *args).result()
         except BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool
             log.error("parse process died; starting a new pool feed=%s", args[0])
             with self.lock:
@@ -192,6 +192,10 @@ class Pipeline:
                     self.pool = _process_pool(self.processes)
             raise FeedError(str(args[0]), "the parser process died on this feed (out of memory?); "
                             "it will be retried. Hint: lower service.max_bytes", reason="parser_died") from None
+        parse.replay(warnings)  # logged here: our format and redaction, and once per service
+        if isinstance(out, BaseException):
+            raise out
+        return out  # type: ignore[return-value]
 
     def _finish(self, feed: Feed, state: FeedState, result: FeedResult, items: list[Item], start: float) -> PollSummary:
         """Match, extract, decide novelty and store the poll: one transaction, under the lock."""

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from .parse import strip_controls
 from .story import Story
 from .store import Store
 
@@ -46,6 +47,7 @@ def environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("monitor", "templates"),
         autoescape=jinja2.select_autoescape(["html", "svg"], default_for_string=True),
         trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+        finalize=lambda v: strip_controls(v) if isinstance(v, str) else v,  # stored text too
     )
     env.filters["num"] = _num
     env.filters["when"] = _when
@@ -169,6 +171,7 @@ class StatementView:
     outlet: str
     link: str | None
     sources: list[tuple[str, str | None]]  # (outlet, link)
+    fetched: bool = False  # the article gave no (valid) date: `when` is when we stored it
 
 
 @dataclass
@@ -184,7 +187,7 @@ class ClaimView:
     description: str
     items: int  # relevant items that touched the claim
     statements: int
-    confirms: int
+    confirms: int  # statements on the claim that do not deny it: confirmed or asserted
     denies: int
     last: datetime | None
 
@@ -214,7 +217,7 @@ def story_view(store: Store, story: Story, now: datetime | None = None) -> Story
     return StoryView(
         id=story.id, title=story.title, description=" ".join(story.description.split()),
         charts=charts(figures, story), actors=timelines(statements, story),
-        claims=claims(story, items, statements), coverage=_coverage(items[:12]),
+        claims=claims(story, items, statements), coverage=_coverage(sorted(items, key=_item_time, reverse=True)[:12]),
         relevant=len(items), events=len(events), updated=max(stamps, default=None),
         generated=now or datetime.now(timezone.utc),
     )
@@ -338,11 +341,15 @@ def timelines(events: Iterable[dict], story: Story) -> list[ActorTimeline]:
             claim=claims.get(d.get("claim") or "", str(d.get("claim") or "")), stance=str(d.get("stance") or ""),
             outlet=e.get("outlet") or "", link=safe_link(e.get("link")),
             sources=sources or [(e.get("outlet") or "", safe_link(e.get("link")))],
+            fetched=not _parse(e.get("published")),
         ))
+    # Newest first: each actor's statements, and the actors by their latest statement (ties in
+    # config order), so whoever spoke last is on top.
     order = [a.id for a in story.actors]
-    actors = sorted(by_actor, key=lambda a: (order.index(a) if a in order else len(order), a))
-    return [ActorTimeline(a, _actor_name(story, a) or "(unattributed)", sorted(by_actor[a], key=lambda s: s.when))
-            for a in actors]
+    for said in by_actor.values():
+        said.sort(key=lambda s: s.when, reverse=True)
+    actors = sorted(by_actor, key=lambda a: (-by_actor[a][0].when.timestamp(), order.index(a) if a in order else len(order), a))
+    return [ActorTimeline(a, _actor_name(story, a) or "(unattributed)", by_actor[a]) for a in actors]
 
 
 def claims(story: Story, items: list[dict], statements: list[dict]) -> list[ClaimView]:
@@ -355,14 +362,19 @@ def claims(story: Story, items: list[dict], statements: list[dict]) -> list[Clai
         said = [s for s in said if s.get("claim") == c.id]
         times = [t for t in (_parse(i.get("published") or i.get("fetched_at")) for i in touched) if t]
         out.append(ClaimView(c.id, c.description, len(touched), len(said),
-                             sum(1 for s in said if s.get("stance") == "confirms"),
+                             sum(1 for s in said if s.get("stance") != "denies"),  # confirmed or asserted
                              sum(1 for s in said if s.get("stance") == "denies"), max(times, default=None)))
     return out
 
 
+def _item_time(i: dict) -> datetime:
+    """An item's time on the page: published, else when it was fetched (shown marked)."""
+    return _parse(i.get("published")) or _parse(i.get("fetched_at")) or datetime.min.replace(tzinfo=timezone.utc)
+
+
 def _coverage(items: list[dict]) -> list[dict]:
     return [{"title": i["title"], "outlet": i.get("feed_title") or urlsplit(i["feed_url"]).netloc,
-             "link": safe_link(i.get("link")), "when": _parse(i.get("published") or i.get("fetched_at"))}
+             "link": safe_link(i.get("link")), "when": _item_time(i), "fetched": not _parse(i.get("published"))}
             for i in items]
 
 

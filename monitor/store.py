@@ -440,8 +440,11 @@ class Store:
             return [_alert(r) for r in self.db.query(sql, args)]
 
     def events(self, limit: int = 50) -> list[dict]:
+        """The newest `limit` events, newest first: by when they were raised (created_at), then,
+        within one second (one poll), by the article's published time."""
         with self.lock:
-            rows = list(self.db.query("SELECT * FROM events ORDER BY created_at DESC, rowid DESC LIMIT ?", [limit]))
+            rows = list(self.db.query("SELECT * FROM events ORDER BY created_at DESC, published DESC, rowid DESC "
+                                      "LIMIT ?", [limit]))
             for r in rows:
                 r["data"] = json.loads(r["data"])
                 r["deliveries"] = list(self.db.query(
@@ -520,19 +523,36 @@ class Store:
         return out
 
     def target_report(self) -> dict[str, dict[str, Any]]:
-        """Per target: deliveries by state, last sent and the newest error (masked by notify.py)."""
+        """Per target: deliveries by state, last sent, the newest error (masked by notify.py) and
+        the next attempt of its retrying deliveries."""
         out: dict[str, dict[str, Any]] = {}
+        empty = {"states": {}, "last_sent": None, "last_error": None, "next_attempt": None}
         with self.lock:
-            for target, state, n, sent in self.db.execute(
-                    "SELECT target, state, COUNT(*), MAX(sent_at) FROM deliveries GROUP BY target, state"):
-                rep = out.setdefault(target, {"states": {}, "last_sent": None, "last_error": None})
+            for target, state, n, sent, due in self.db.execute(
+                    "SELECT target, state, COUNT(*), MAX(sent_at), MIN(next_attempt) FROM deliveries GROUP BY target, state"):
+                rep = out.setdefault(target, dict(empty, states={}))
                 rep["states"][state] = n
                 rep["last_sent"] = max(filter(None, [rep["last_sent"], sent]), default=None)
+                if state == "retrying":
+                    rep["next_attempt"] = due
             for target, error in self.db.execute(
                     "SELECT target, last_error FROM deliveries WHERE last_error IS NOT NULL "
                     "AND state IN ('retrying', 'failed') GROUP BY target HAVING id = MAX(id)"):
-                out.setdefault(target, {"states": {}, "last_sent": None, "last_error": None})["last_error"] = error
+                out.setdefault(target, dict(empty, states={}))["last_error"] = error
         return out
+
+    def requeue_failed(self, target: str | None = None) -> int:
+        """Deliveries that ended `failed` (all, or one target's) are due again now, with a new
+        retry_max_age window (their age counts from now): `monitor notify-retry`."""
+        stamp = now()
+        sql = ("UPDATE deliveries SET state = 'pending', next_attempt = ?, created_at = ?, "
+               "last_error = 're-queued by hand; ' || COALESCE(last_error, '') WHERE state = 'failed'")
+        args: list[Any] = [stamp, stamp]
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        with self.lock, self.db.atomic():
+            return self.db.execute(sql, args).rowcount
 
     # ------------------------------------------------------------ status
 

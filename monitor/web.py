@@ -108,7 +108,7 @@ def alert_rows(store: "Store", limit: int = 100) -> list[dict]:
     rows = store.events(limit=limit)
     for r in rows:
         r["link"] = safe_link(r.get("link"))
-        r["when"] = r.get("published") or r["created_at"]
+        r["when"] = r["created_at"]  # the page's order: newest alert first (store.events)
     return rows
 
 

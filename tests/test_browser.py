@@ -197,3 +197,30 @@ def test_report_file_in_chromium(browser, filled, tmp_path):
     assert browser.evaluate("document.scripts.length") == 0
     requests = [e for e in browser.events if e.get("method") == "Page.frameRequestedNavigation"]
     assert requests == []
+
+
+WIDTH_JS = """(() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+  wide: [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+          && !e.closest('.scroll')).slice(0, 5).map(e => e.tagName + '.' + e.className)}))()"""
+
+
+@pytest.mark.parametrize("width", [400, 1400])
+def test_no_page_is_wider_than_the_window(browser, filled, tmp_path, width):
+    """On a phone (400 px) and a desktop (1400 px) no page scrolls sideways: wide tables scroll
+    in their own box."""
+    cfg, store = filled
+    store.update_feed("https://wire.example.org/rss", last_error="https://wire.example.org/rss: " + "x" * 300,
+                      consecutive_errors=1, last_poll="2024-10-28T10:00:00+00:00", last_status=500)
+    browser.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
+    server = WebServer(create_app(store, lambda: cfg), "127.0.0.1", 0)
+    server.start()
+    report_file = tmp_path / "report.html"
+    report_file.write_text(report(store, cfg.stories[0]), encoding="utf-8")
+    try:
+        for url in (f"{server.url}/", f"{server.url}/alerts", f"{server.url}/feeds", report_file.as_uri()):
+            browser.load(url)
+            got = browser.evaluate(WIDTH_JS)
+            browser.screenshot(tmp_path / f"w{width}-{url.rsplit('/', 1)[1] or 'story'}.png")
+            assert got["inner"] == width and got["scroll"] <= got["inner"], (url, got)
+    finally:
+        server.stop()

@@ -27,6 +27,10 @@ def test_demo_command_replays_the_story_and_prints_each_alert():
     assert out.index("about 1,500") < out.index("8,000")  # in the order the story developed
     # the syndicated NATO report is alerted once, not once per outlet
     assert out.count("[statement] New statement: Mark Rutte:") == 1
+    # as a live target prints them: actors and claims by name, never by config id
+    assert "Said by: Dmitry Peskov" in out and "Given by: National Intelligence Service" in out
+    assert "Claim: North Korea has sent troops to Russia." in out
+    assert not re.search(r"(Said by|Given by): [a-z_]+\n", out) and "(nis," not in out
     summary = re.search(r"(\d+) alerts from 3 feeds; (\d+) notifications delivered", out)
     assert summary and int(summary.group(1)) >= 10 and summary.group(1) == summary.group(2)
 

@@ -113,6 +113,8 @@ def test_markup_is_removed_before_matching() -> None:
     ("Alexander Lukashenka said", "lukashenko"),  # Belarusian spelling
     ("윤석열 대통령", "yoon"),  # Hangul
     ("Joe Bidens statement", "biden"),  # stray plural
+    ("Zakha\u00adrova dismissed the report", "zakharova"),  # soft hyphen (a hyphenation hint)
+    ("Spokeswoman Zakha\u200brova dismissed it", "zakharova"),  # zero-width space
 ])
 def test_name_variants_are_found(text: str, actor: str) -> None:
     assert actor in actors(text)

@@ -186,6 +186,19 @@ def test_secret_values_cover_tokens_inside_env_target_urls(tmp_path, monkeypatch
 # ---------------------------------------------------------------- real receivers
 
 
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_bidirectional_controls_never_reach_a_message(fmt):
+    title, body = notify.render(alert(1, title=f"Kim \u2067says\u2069 {BIDI}troops", body=f"Quote \u202e{BIDI} end"), fmt)
+    for text in (title, body):
+        assert not set(BIDI) & set(text), (fmt, text)
+    assert "Kim says troops" in title
+    digest_title, digest = notify.render_digest([(alert(1, title=f"a{BIDI}b"), 1), (alert(2, body=f"c{BIDI}d"), 1)], fmt)
+    assert not set(BIDI) & set(digest + digest_title)
+
+
 def test_hostile_title_arrives_escaped_at_a_json_receiver(tmp_path, json_receiver):
     cfg, store = setup(tmp_path, target(json_receiver.url(), "hook"))
     queue(cfg, store, [alert(1, title=f"Kim: {HOSTILE}", body=f"Quote: {HOSTILE}")])
@@ -210,6 +223,7 @@ def test_hostile_title_arrives_escaped_by_email(tmp_path, smtp_server):
     plain_part = msg.get_body(("plain",)).get_content()
     assert "&lt;‍script&gt;" in html_part and "<script>" not in html_part
     assert '<a href="https://news.example.org/1">' in html_part
+    assert "Read the article at Example News: https://news.example.org/1" in plain_part  # a text reader can follow it
     for text in (str(msg["subject"]), html_part, plain_part):
         assert "<!channel>" not in text and "@here" not in text and "<script>" not in text
     assert visible(str(msg["subject"])) == f"New statement: Kim: {HOSTILE}"
@@ -268,6 +282,50 @@ def test_gives_up_after_max_age_and_the_reason_is_kept_without_secrets(tmp_path)
     (tid, rep), = report.items()
     assert rep["states"] == {"failed": 2} and "gave up" in rep["last_error"]
     assert "s3cr3tpass" not in str(report) and "s3cr3tpass" not in str(summary)
+
+
+def test_an_outage_shows_per_target_in_status_and_failed_deliveries_can_be_sent_again(tmp_path, json_receiver,
+                                                                                        monkeypatch):
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    monkeypatch.setenv("HOOK_PASSWORD", "s3cr3tpass")
+    port = json_receiver.port
+    cfg, store = setup(tmp_path, target(f"json://user:${{HOOK_PASSWORD}}@127.0.0.1:{port}/hook", "hook")
+                       + target(json_receiver.url("/other"), "other"), 'retry_base = "10s"\nretry_max_age = "1m"\n')
+    dirs = ["--config", str(cfg.config_dir), "--state", str(cfg.state_dir)]
+    json_receiver.status = 500  # the target answers with an error: an outage
+    clock = Clock()
+    notifier = Notifier(cfg, store, clock)
+    queue(cfg, store, [alert(1), alert(2)])
+    notifier.deliver_due()
+    out = CliRunner().invoke(cli, ["status", *dirs]).output
+    hook = next(line for line in out.splitlines() if line.startswith("target hook "))
+    assert "json://user:****@127.0.0.1" in hook and "retrying 2" in hook and "last sent never" in hook
+    assert "next attempt " + (clock.now + timedelta(seconds=10)).isoformat(timespec="seconds") in hook
+    assert "last error: " in hook and "500" in hook
+    assert "s3cr3tpass" not in out
+
+    clock.advance(120)
+    notifier.deliver_due()  # past retry_max_age: failed
+    status = CliRunner().invoke(cli, ["status", "--json", *dirs])
+    targets = {t["name"]: t for t in __import__("json").loads(status.output)["targets"]}
+    assert targets["hook"]["states"] == {"failed": 2} and "gave up" in targets["hook"]["last_error"]
+    assert "s3cr3tpass" not in status.output
+    assert "monitor notify-retry" in CliRunner().invoke(cli, ["status", *dirs]).output
+
+    json_receiver.status = 200  # the target is back
+    bad = CliRunner().invoke(cli, ["notify-retry", "--target", "nope", *dirs])
+    assert bad.exit_code == 2 and "no target named 'nope'; targets: hook, other" in bad.output
+    done = CliRunner().invoke(cli, ["notify-retry", "--target", "hook", *dirs])
+    assert done.exit_code == 0 and "re-queued 2 failed deliveries (target hook)" in done.output
+    assert {r["state"] for r in store.query("SELECT state FROM deliveries WHERE target = 'hook'")} == {"pending"}
+    assert notifier.deliver_due().sent == 2
+    assert sum(p["_path"] == "/hook" for p in json_receiver.posts) == 2
+    # the other target's failed deliveries were left alone by --target; without it, every target's
+    assert "re-queued 2 failed deliveries (every target)" in CliRunner().invoke(cli, ["notify-retry", *dirs]).output
+    assert "no failed deliveries to re-queue" in CliRunner().invoke(cli, ["notify-retry", *dirs]).output
 
 
 def test_digest_target_gets_one_message_per_period(tmp_path, json_receiver):

@@ -66,7 +66,7 @@ def test_rdf_date_and_creator():
     (b"", "empty"),
     (b"   \n", "empty"),
     (b"<!DOCTYPE html><html><body>Hi</body></html>", "html"),
-    (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel><title>&a;</title></channel></rss>', "xml_entities"),
+    (b'<?xml version="1.0"?><rss version="2.0"><!ENTITY a "aaaa"><channel><title>&a;</title></channel></rss>', "xml_entities"),
     (b"{ not a feed", "garbage"),
 ])
 def test_not_a_feed_raises_with_reason(body, reason):
@@ -123,3 +123,106 @@ def test_future_and_garbage_dates_become_unknown_and_huge_titles_are_capped():
     _, items = parse("http://f", body)
     assert [i.published for i in items] == [None, None, None]
     assert len(items[2].title) == 1000
+
+
+def _rss(items: str) -> bytes:
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{items}</channel></rss>'.encode()
+
+
+def _entry(guid: str, title: str, link: str | None = None, date: str = "Thu, 24 Oct 2024 10:00:00 GMT") -> str:
+    return (f"<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><description>{title} text</description>"
+            + (f"<link>{link}</link>" if link else "") + f"<pubDate>{date}</pubDate></item>")
+
+
+def test_articles_sharing_one_guid_are_each_kept_and_warned_about_once(caplog):
+    from monitor import parse as parse_mod
+
+    parse_mod._WARNED.clear()
+    body = _rss(_entry("same", "One", "https://ex.org/1") + _entry("same", "Two", "https://ex.org/2")
+                + _entry("same", "Three") + _entry("same", "One", "https://ex.org/1") + _entry("own", "Four", "https://ex.org/4"))
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        _, items = parse("http://shared-guid.example/rss", body)
+        again = parse("http://shared-guid.example/rss", body)[1]
+    assert [i.id for i in items][:2] == ["https://ex.org/1", "https://ex.org/2"]
+    assert items[2].id.startswith("sha1:") and items[3].id == items[0].id and items[4].id == "own"
+    assert [i.id for i in again] == [i.id for i in items]  # stable across polls
+    warnings = [r.getMessage() for r in caplog.records if "reuses a GUID" in r.getMessage()]
+    assert len(warnings) == 1  # once per feed and GUID, not per poll
+    assert "feed=http://shared-guid.example/rss" in warnings[0] and "guid='same'" in warnings[0] and "articles=3" in warnings[0]
+
+
+@pytest.mark.parametrize("raw", ["2024-13-45T10:00:00Z", "0000-00-00 00:00:00", "1729764000", "yesterday",
+                                 "Fri, 30 Feb 2024 10:00:00 GMT", "Thu, 24 Oct 2999 10:00:00 GMT"])
+def test_an_unusable_date_is_no_date_and_a_warning_naming_the_feed(raw, caplog):
+    from monitor import parse as parse_mod
+
+    parse_mod._WARNED.clear()
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        _, [item] = parse("http://dates.example/rss", _rss(_entry("d", "Dated", "https://ex.org/d", raw)))
+    assert item.published is None  # never a plausible wrong date (2025-01-01, 2017-10-24, ...)
+    assert any("feed date unusable feed=http://dates.example/rss" in r.getMessage() and repr(raw) in r.getMessage()
+               for r in caplog.records)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Thu, 24 Oct 2024 10:00:00 GMT", datetime(2024, 10, 24, 10, tzinfo=timezone.utc)),
+    ("Tue, 31 Dec 2024 23:00:00 -0500", datetime(2025, 1, 1, 4, tzinfo=timezone.utc)),
+    ("Thu, 24 Oct 24 10:00:00 +0000", datetime(2024, 10, 24, 10, tzinfo=timezone.utc)),
+    ("2024-10-24T10:00:00+02:00", datetime(2024, 10, 24, 8, tzinfo=timezone.utc)),
+    ("2024-02-29", datetime(2024, 2, 29, tzinfo=timezone.utc)),
+])
+def test_good_dates_are_kept(raw, expected, caplog):
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        _, [item] = parse("http://good-dates.example/rss", _rss(_entry("d", "Dated", "https://ex.org/d", raw)))
+    assert item.published == expected and "date unusable" not in caplog.text
+
+
+def test_bidirectional_controls_are_dropped_from_feed_text():
+    title = "Kim \u2067says\u2069 \u202etroops\u202c left\u200f"
+    _, [item] = parse("http://f", _rss(_entry("b", title, "https://ex.org/b") .replace(
+        f"<description>{title} text</description>", "<description>a &#x2066;b&#x2069; c</description>")))
+    assert item.title == "Kim says troops left" and item.text == "a b c"
+    assert html_to_text("Zakha\u00adrova \u061csaid") == "Zakha\u00adrova said"  # a soft hyphen stays (matching folds it)
+
+
+def test_warnings_from_a_parse_process_are_logged_by_the_service_once(caplog):
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    from monitor import parse as parse_mod
+
+    parse_mod._WARNED.clear()
+    body = _rss(_entry("x", "One", "https://ex.org/1") + _entry("x", "Two", "https://ex.org/2", "soon"))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, \
+            caplog.at_level("WARNING", logger="monitor.parse"):
+        for _ in range(2):
+            (title, items), records = pool.submit(parse_mod.parse_in_worker, "http://worker.example/rss", body).result()
+            parse_mod.replay(records)
+        error, records = pool.submit(parse_mod.parse_in_worker, "http://worker.example/rss", b"<html></html>").result()
+    assert len(items) == 2 and isinstance(error, FeedError)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("reuses a GUID feed=http://worker.example/rss" in m for m in messages) == 1
+    assert sum("feed date unusable feed=http://worker.example/rss" in m for m in messages) == 1
+
+
+def test_entity_declarations_are_dropped_never_expanded_and_the_items_kept(caplog):
+    body = (b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "EXPANDED"><!ENTITY % p "x"><!ENTITY lt "no">'
+            b'<!-- ]> --><!ENTITY b "]>">]><rss version="2.0"><channel><title>T&a;</title>'
+            b'<item><title>One &a;&b; &lt;3 &amp; more</title><link>https://ex.org/1</link></item>'
+            b'<item><title>Two</title><link>https://ex.org/2</link></item></channel></rss>')
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        title, items = parse("http://dtd.example/rss", body)
+    assert title == "T" and [i.title for i in items] == ["One <3 & more", "Two"]
+    assert "EXPANDED" not in repr(items) and "feed declarations dropped feed=http://dtd.example/rss" in caplog.text
+
+
+def test_an_entry_nested_past_the_cap_is_dropped_and_the_others_kept(caplog):
+    deep = b"<item><title>Deep</title><description>" + b"<b>" * 300 + b"</b>" * 300 + b"</description></item>"
+    body = _rss("").replace(b"</channel>", _entry("1", "Before").encode() + deep + _entry("2", "After").encode() + b"</channel>")
+    with caplog.at_level("WARNING", logger="monitor.parse"):
+        _, items = parse("http://deep.example/rss", body)
+    assert [i.title for i in items] == ["Before", "After"]
+    assert "feed entry dropped feed=http://deep.example/rss" in caplog.text
+    with pytest.raises(FeedError) as err:  # past the cap outside any entry: nothing to keep apart
+        parse("http://f", _rss(b"<image>".decode() + "<b>" * 300 + "</b>" * 300 + "</image>"))
+    assert err.value.reason == "too_deep"

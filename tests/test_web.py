@@ -324,3 +324,57 @@ def test_a_busy_port_is_reported_before_anything_starts(tmp_path):
             WebServer(create_app(store, lambda: cfg), "127.0.0.1", taken.port)
     finally:
         taken.stop()
+
+
+def test_pages_list_alerts_items_and_statements_newest_first(tmp_path):
+    """/alerts: newest alert first (when raised; within one poll, by the article's date). Latest
+    items: by the article's date, an undated one by when it was fetched, marked. Statements: the
+    actor who spoke last first, each actor's newest first. Claims: an assertion confirms."""
+    cfg = config.load(make_config(tmp_path, [FEED], story=STORY), tmp_path / "state")
+    store = Store(cfg.database)
+    a, b, c = item("a", "Kirby on troops", 20), item("b", "Peskov on troops", 25), item("c", "Kirby again", 22)
+    undated = Item(FEED, "u", "Undated troops report", "x", "https://wire.example.org/u", None, feed_title="Harbor Wire")
+    poll(store, [c, a], [statement(c, "kirby", "They are there", "in_russia", None),
+                         statement(a, "kirby", "Troops were sent", "in_russia", "confirms")])
+    poll(store, [b, undated], [statement(b, "peskov", "It is misinformation", "in_russia", "denies")])
+    store.db.execute("UPDATE events SET created_at = '2024-10-27T12:00:00+00:00' WHERE key IN ('st:a', 'st:c')")
+    store.db.execute("UPDATE events SET created_at = '2024-10-28T12:00:00+00:00' WHERE key = 'st:b'")
+    store.db.execute("UPDATE items SET fetched_at = '2024-10-26T12:00:00+00:00' WHERE item_id = 'u'")
+    server = WebServer(create_app(store, lambda: cfg), "127.0.0.1", 0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            alerts, story = client.get("/alerts").text, client.get("/").text
+    finally:
+        server.stop()
+        store.close()
+    assert re.findall(r'<tr data-event="([^"]+)"', alerts) == ["st:b", "st:c", "st:a"]
+    assert "<th>alerted</th>" in alerts and "published 2024-10-22 10:00 UTC" in alerts
+    coverage = re.search(r'<ul class="coverage">.*?</ul>', story, re.S).group(0)
+    assert re.findall(r'>([^<>]+)</a></li>', coverage) == ["Undated troops report", "Peskov on troops", "Kirby again",
+                                                          "Kirby on troops"]
+    assert "2024-10-26 12:00 UTC (fetched)" in coverage
+    assert re.findall(r'<article class="actor" id="actor-(\w+)"', story) == ["peskov", "kirby"]  # spoke last
+    kirby = re.search(r'id="actor-kirby".*?</article>', story, re.S).group(0)
+    assert kirby.index("They are there") < kirby.index("Troops were sent")
+    claim = re.search(r'<tr data-claim="in_russia".*?</tr>', story, re.S).group(0)
+    assert re.findall(r'<td class="n">(\d+)</td>', claim) == ["4", "3", "2", "1"]  # items, statements, confirms, denies
+
+
+def test_pages_drop_bidirectional_controls_even_from_stored_text(tmp_path):
+    cfg = config.load(make_config(tmp_path, [FEED], story=STORY), tmp_path / "state")
+    store = Store(cfg.database)
+    sneaky = item("s", "Kirby \u2067says\u2069 \u202etroops\u202c", 24)
+    poll(store, [sneaky], [statement(sneaky, "kirby", "We \u2066see\u2069 troops", "in_russia", None)])
+    server = WebServer(create_app(store, lambda: cfg), "127.0.0.1", 0)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            pages = [client.get(path).text for path in ("/", "/alerts")]
+    finally:
+        server.stop()
+        store.close()
+    for html in pages:
+        assert not re.search("[\u202a-\u202e\u2066-\u2069]", html)
+        assert "We see troops" in html
+    assert "Kirby says troops" in pages[0]

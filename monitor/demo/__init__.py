@@ -133,7 +133,7 @@ class Demo:
             for alert in self.store.alerts():
                 if alert.key not in self.seen:
                     self.seen.add(alert.key)
-                    out.alerts.append((alert, *notify.render(alert, "text")))
+                    out.alerts.append((alert, *notify.render(alert, "text", names=self.notifier.names)))
             yield out
 
     def serve(self, address: str) -> WebServer:
