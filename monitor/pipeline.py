@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -24,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import extract, match, metrics, notify, novelty, parse
+from . import extract, match, metrics, notify, novelty, parse, workers
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
@@ -260,8 +259,7 @@ class Pipeline:
 
 
 def _process_pool(processes: int) -> ProcessPoolExecutor:
-    # "spawn": the service has threads (scheduler, fetch loop); forking them is unsafe.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    return workers.process_pool(processes)  # spawned; ignore Ctrl-C, exit when we die
 
 
 def _log_poll(s: PollSummary, reason: str | None = None) -> None:
