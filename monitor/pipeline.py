@@ -74,8 +74,8 @@ class Pipeline:
             self.cfg = cfg
             s = cfg.service
             self.fetcher.configure(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
-            self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)
             self.ledgers = self._load_ledgers()
+            self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)  # last: it may fail (StoreError)
 
     def _load_ledgers(self) -> dict[str, novelty.Ledger]:
         return {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}

@@ -28,7 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import config as config_mod
 from . import logs, notify
 from .config import Config, Feed
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .notify import Notifier
 from .pipeline import Pipeline
 from .store import Store
@@ -49,14 +49,20 @@ def heartbeat_path(cfg: Config) -> Path:
 
 
 def health(cfg: Config) -> str | None:
-    """None when a service on this state dir beat recently, else the reason."""
+    """None when a service on this state dir beat recently, else the reason.
+
+    The heartbeat file holds the time of the last beat and, on a second line, what is wrong
+    (the store refuses writes) when the service is running but unhealthy."""
     try:
-        beat = datetime.fromisoformat(heartbeat_path(cfg).read_text().strip())
-    except (OSError, ValueError):
+        lines = heartbeat_path(cfg).read_text().splitlines()
+        beat = datetime.fromisoformat(lines[0].strip())
+    except (OSError, ValueError, IndexError):
         return f"no heartbeat in {heartbeat_path(cfg)}: is `monitor run` running on this state dir?"
     age = (datetime.now(timezone.utc) - beat).total_seconds()
     if age > HEARTBEAT_STALE:
-        return f"last heartbeat {age:.0f}s ago (scheduler stuck or store not writable)"
+        return f"last heartbeat {age:.0f}s ago (scheduler stuck or state dir not writable)"
+    if len(lines) > 1 and lines[1].strip():
+        return lines[1].strip()
     return None
 
 
@@ -77,6 +83,9 @@ class Service:
         self.stopped = threading.Event()
         self.config_stamp = _stamp(cfg.config_dir)
         self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)
+        self.heartbeat_error: str | None = None
+        self.store_problem: str | None = None  # the last store write's error, until one succeeds
+        self.store_lock = threading.Lock()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -107,13 +116,26 @@ class Service:
         self.stop()
 
     def beat(self) -> None:
-        """Touch state/heartbeat every few seconds while healthy (`monitor health` reads it)."""
+        """Write state/heartbeat every few seconds: the time, and what is wrong if anything
+        (`monitor health` and `monitor status` read it). A heartbeat that cannot be written is
+        logged once; the service goes on (only `monitor health` is blind then)."""
         now = datetime.now(timezone.utc)
         if (now - self.heartbeat).total_seconds() < HEARTBEAT_EVERY:
             return
         self.heartbeat = now
-        if self.alive() is None:
-            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds"))
+        problem = self.alive()
+        try:
+            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds") + (f"\n{problem}\n" if problem else "\n"))
+        except OSError as exc:
+            if self.heartbeat_error is None:
+                log.error("cannot write the heartbeat file %s: %s; the service goes on, but `monitor health` "
+                          "will report it as not running. Hint: remove or fix %s", heartbeat_path(self.cfg),
+                          exc.strerror or exc, heartbeat_path(self.cfg))
+            self.heartbeat_error = str(exc)
+            return
+        if self.heartbeat_error is not None:
+            log.info("heartbeat file written again path=%s", heartbeat_path(self.cfg))
+            self.heartbeat_error = None
 
     def stop(self) -> None:
         log.info("service stopping")
@@ -133,7 +155,23 @@ class Service:
         """None when healthy, else the reason (for /healthz)."""
         if not self.scheduler.running:
             return "scheduler not running"
-        return self.store.writable()
+        return self.store_problem or self.store.writable()
+
+    def _store_failed(self, exc: StoreError) -> None:
+        """A write the store refused: logged once per episode, reported by /healthz and status."""
+        with self.store_lock:
+            first, self.store_problem = self.store_problem is None, str(exc)
+        if first:
+            log.error("store not writable: polls and delivery results are not saved until it is; "
+                      "the service keeps running and nothing stored is lost: %s", exc)
+        else:
+            log.debug("store still not writable: %s", exc)
+
+    def _store_ok(self) -> None:
+        with self.store_lock:
+            was, self.store_problem = self.store_problem, None
+        if was is not None:
+            log.warning("store writable again; polling and delivering as usual")
 
     # ------------------------------------------------------------ jobs
 
@@ -152,20 +190,30 @@ class Service:
             return
         try:
             self.pipeline.poll(feed)
+        except StoreError as exc:  # full disk, read-only file: the feed is polled again next time
+            self._store_failed(exc)
+            return
         except Exception:  # a bug, not a feed failure: loud, but the other feeds go on
             log.exception("poll crashed feed=%s (this is a bug; please report it)", url)
             return
+        self._store_ok()
         self._deliver()
 
     def _deliver(self) -> None:
         try:
             self.notifier.deliver_due()
+        except StoreError as exc:
+            self._store_failed(exc)
         except Exception:
             log.exception("delivery crashed (this is a bug; deliveries stay queued)")
 
     def _prune(self) -> None:
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.cfg.service.retention_days)
-        n = self.store.prune(cutoff.isoformat(timespec="seconds"))
+        try:
+            n = self.store.prune(cutoff.isoformat(timespec="seconds"))
+        except StoreError as exc:
+            self._store_failed(exc)
+            return
         log.info("store pruned items=%d older_than=%s", n, cutoff.date())
 
     def _watch_config(self) -> None:
@@ -184,7 +232,10 @@ class Service:
     def _adopt(self, new: Config) -> None:
         old = {f.url: (f, self.cfg.interval(f)) for f in self.cfg.feeds}
         self.cfg = new
-        self.pipeline.reconfigure(new)
+        try:
+            self.pipeline.reconfigure(new)
+        except StoreError as exc:  # adopted all the same: a feed's row is written at its first poll
+            self._store_failed(exc)
         self.notifier.reconfigure(new)
         logs.REDACTOR.update([*new.secrets, *notify.secret_values(new)])
         for job in self.scheduler.get_jobs():
