@@ -28,11 +28,12 @@ from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
 from .models import Alert, FeedResult, FetchResult, Item
-from .store import FeedState, PollWrite, Store
+from .store import FeedState, PollWrite, StaleLedger, Store
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX = 24 * 3600.0
+STALE_RETRIES = 3  # polls decided again when another process stored events in between (then stored as is)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,16 @@ class Pipeline:
             self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)  # last: it may fail (StoreError)
 
     def _load_ledgers(self) -> dict[str, novelty.Ledger]:
+        self.events_mark = self.store.events_mark()  # before reading: what comes after is learnt later
         return {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}
+
+    def _catch_up(self) -> None:
+        """Learn the events another process (`monitor check` beside `monitor run`) stored since:
+        the store, not this process's memory, judges what is new. One indexed query per poll."""
+        for alert in self.store.alerts_after(self.events_mark):
+            if alert.story in self.ledgers:
+                self.ledgers[alert.story].learn(alert)
+        self.events_mark = self.store.events_mark()
 
     # ------------------------------------------------------------ one feed
 
@@ -195,15 +205,21 @@ class Pipeline:
     def _finish(self, feed: Feed, state: FeedState, result: FeedResult, items: list[Item], start: float) -> PollSummary:
         """Match, extract, decide novelty and store the poll: one transaction, under the lock."""
         with self.lock:
-            write = self._analyse(result, items)
-            write.feed_update = self._feed_update(feed, state, result)
-            write.alerts += self._health_alerts(state, result, write)
-            write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
-            try:
-                self.store.save_poll(write)
-            except Exception:
-                self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
-                raise
+            for attempt in range(STALE_RETRIES + 1):
+                self._catch_up()
+                write = self._analyse(result, items)
+                write.feed_update = self._feed_update(feed, state, result)
+                write.alerts += self._health_alerts(state, result, write)
+                write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
+                write.events_mark = self.events_mark if attempt < STALE_RETRIES else None
+                try:
+                    self.events_mark = self.store.save_poll(write)
+                    break
+                except StaleLedger:  # another process stored events meanwhile: decide again knowing them
+                    self.ledgers = self._load_ledgers()
+                except Exception:
+                    self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
+                    raise
         summary = self._summary(result, write, time.monotonic() - start)
         _log_poll(summary, result.reason)
         metrics.observe_poll(summary, result.reason)

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import config as config_mod
 from . import logs, notify
 from .config import Config, Feed
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, MonitorError, StoreError
 from .notify import Notifier
 from .pipeline import Pipeline
 from .store import Store
@@ -46,6 +47,35 @@ HEARTBEAT_STALE = 120.0
 
 def heartbeat_path(cfg: Config) -> Path:
     return cfg.state_dir / "heartbeat"
+
+
+def lock_path(cfg: Config) -> Path:
+    return Path(f"{cfg.database}.service.lock")
+
+
+def lock_state(cfg: Config) -> IO[str] | None:
+    """Hold an exclusive flock on `<database>.service.lock` for the life of this process (the
+    kernel releases it when the process ends, even by SIGKILL); MonitorError if another service
+    holds it. Two services on one store would each alert what the other already did."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no guard
+        return None
+    path = lock_path(cfg)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        pid = f.read().strip() or "?"
+        f.close()
+        raise MonitorError(f"{cfg.state_dir}: another `monitor run` (pid {pid}) is already using this state "
+                           f"directory (lock {path}). Hint: stop it first, or give this one its own --state") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def health(cfg: Config) -> str | None:
@@ -73,6 +103,7 @@ class Service:
         self.web_address, self.web = web, None  # "HOST:PORT" of the dashboard (web.py), off if None
         self.args = (config_arg, state_arg)
         self.store = Store(cfg.database)
+        self.state_lock = lock_state(cfg)  # one service per store: a second one is refused here
         self.pipeline = Pipeline(cfg, self.store)
         self.notifier = Notifier(cfg, self.store)
         self.scheduler = BackgroundScheduler(
@@ -143,6 +174,8 @@ class Service:
         if self.web is not None:
             self.web.stop()
         self.pipeline.close()
+        if self.state_lock is not None:
+            self.state_lock.close()  # releases the flock
         log.info("service stopped")
 
     def _web_server(self) -> "WebServer":

@@ -22,6 +22,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache, wraps
@@ -230,6 +231,11 @@ class PollWrite:
     repeats: list[tuple[str, Item]] = field(default_factory=list)  # (event key, item) sources
     deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event key, target id)
     feed_update: dict[str, Any] = field(default_factory=dict)  # extra feeds columns
+    events_mark: int | None = None  # the alerts were decided knowing the events up to this mark
+
+
+class StaleLedger(Exception):
+    """Another process stored events after the poll's novelty was decided: decide again."""
 
 
 class Store:
@@ -385,15 +391,19 @@ class Store:
     # ------------------------------------------------------------ the poll transaction
 
     @_writes
-    def save_poll(self, w: PollWrite) -> None:
-        """Items, matches, events, sources, deliveries and feed state: all or nothing."""
+    def save_poll(self, w: PollWrite) -> int:
+        """Items, matches, events, sources, deliveries and feed state: all or nothing. Returns
+        the events mark after the write; raises StaleLedger (nothing written) when events were
+        stored since `w.events_mark` (by another process), so that no novelty is alerted twice."""
         r = w.result
         stamp = now()
         # Rows are written with executemany, a batch per run of items whose row id nobody needs:
         # one call into SQLite (and one release of the GIL) per batch, not per row. Relevant
         # items, and any item an event or a source points at, are inserted one by one for their id.
         need = set(w.matches) | {a.item_id for a in w.alerts if a.item_id} | {i.id for _, i in w.repeats}
-        with self.lock, self.db.atomic():
+        with self.lock, self._immediate():  # IMMEDIATE: no other writer between the check and the write
+            if w.events_mark is not None and self.events_mark() != w.events_mark:
+                raise StaleLedger(w.result.feed_url)
             rowids: dict[str, int] = {}
             batch: list[list[Any]] = []
             new = 0
@@ -424,6 +434,36 @@ class Store:
                 "INSERT OR IGNORE INTO deliveries (event, target, next_attempt, created_at) VALUES (?,?,?,?)",
                 [[key, target, stamp, stamp] for key, target in w.deliveries])
             self._update_feed(r, new, stamp, w.feed_update)
+            return self.events_mark()
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A write transaction that takes SQLite's write lock at BEGIN (waiting its busy timeout)."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+
+    def events_mark(self) -> int:
+        """Where the events table stands (its largest rowid): events after it are new to a reader."""
+        with self.lock:
+            return self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+
+    def alerts_after(self, mark: int) -> list[Alert]:
+        """Events stored after `mark`, oldest first (another process's, since our ledger was built)."""
+        with self.lock:
+            return [_alert(r) for r in self.db.query("SELECT * FROM events WHERE rowid > ? ORDER BY rowid", [mark])]
 
     def _insert_items(self, rows: list[list[Any]]) -> int:
         """Insert item rows in one executemany; the number actually inserted (not ignored)."""

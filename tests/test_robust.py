@@ -229,5 +229,96 @@ def test_a_full_store_keeps_the_service_running_and_it_carries_on_when_space_ret
         assert service_mod.health(cfg) is None
     finally:
         web.stop()
-        svc.scheduler.shutdown(wait=False)
-        svc.pipeline.close()
+        svc.stop()
+
+
+# ---------------------------------------------------------------- 15: one service per state dir; the store judges "new"
+
+
+def test_a_second_service_on_the_same_state_dir_is_refused_until_the_first_dies(tmp_path, feed_server, services):
+    cdir = make_config(tmp_path, [feed_server.set("/feed", NEWS)])
+    first = Service(tmp_path, *run_args(cdir, tmp_path), name="first")
+    services.append(first)
+    first.wait_log("service started")
+    second = monitor_cmd(*run_args(cdir, tmp_path), timeout=60)
+    assert second.returncode == 1
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"another `monitor run` (pid {first.proc.pid}) is already using" in lines[0], second.stderr
+    assert "Hint:" in lines[0] and "Traceback" not in second.stderr
+    first.proc.kill()  # SIGKILL: no clean-up, the kernel drops the lock
+    first.proc.wait(10)
+    third = Service(tmp_path, *run_args(cdir, tmp_path), name="third")
+    services.append(third)
+    third.wait_log("service started")
+
+
+STATEMENT_A = rss(("a1", "Kirby on North Korean troops", "John Kirby said North Korean troops are now in Kursk."))
+STATEMENT_B = rss(("b1", "Troops in Kursk, says Kirby",
+                   "North Korean troops have arrived in the Kursk region, John Kirby told reporters."))
+
+
+def two_processes(tmp_path, feed_server):
+    """Two pipelines, each with its own connection to one store file (as `run` and `check`),
+    both started before either polled; one json:// target."""
+    from monitor import config
+    from monitor.pipeline import Pipeline
+    from monitor.store import Store
+
+    a, b = feed_server.set("/a", STATEMENT_A), feed_server.set("/b", STATEMENT_B)
+    cdir = make_config(tmp_path, [a, b], '[[notify.targets]]\nname = "hook"\nurl = "json://127.0.0.1:9/x"\n')
+    cfg = config.load(cdir, tmp_path / "state")
+    pipes = [Pipeline(cfg, Store(cfg.database), parse_processes=0) for _ in range(2)]
+    return cfg, pipes
+
+
+def test_a_novelty_stored_by_another_process_is_not_alerted_again(tmp_path, feed_server):
+    cfg, (run, check) = two_processes(tmp_path, feed_server)
+    try:
+        assert run.poll(cfg.feeds[0]).alerts == 1  # the service: Kirby's statement from outlet A
+        assert check.poll(cfg.feeds[1]).alerts == 0  # `check`: the same statement, reworded by B
+        store = run.store
+        assert store.counts()["events"] == 1
+        assert store.delivery_counts() == {"pending": 1}
+        assert next(store.query("SELECT sources FROM events"))["sources"] == 2  # B attached as a source
+    finally:
+        run.close()
+        check.close()
+
+
+def test_an_event_stored_while_a_poll_is_being_decided_is_taken_into_account(tmp_path, feed_server):
+    """The window between learning the store's events and writing the poll: the write checks,
+    in the same IMMEDIATE transaction, that no event came in meanwhile, else decides again."""
+    cfg, (run, check) = two_processes(tmp_path, feed_server)
+    unseen = check.store.unseen
+    interleaved = []
+
+    def unseen_then_the_other_process_stores(items):  # runs inside check's poll, after it learnt the store
+        if not interleaved:
+            interleaved.append(run.poll(cfg.feeds[0]).alerts)
+        return unseen(items)
+
+    check.store.unseen = unseen_then_the_other_process_stores
+    try:
+        assert check.poll(cfg.feeds[1]).alerts == 0
+        assert interleaved == [1]
+        assert run.store.counts()["events"] == 1 and run.store.delivery_counts() == {"pending": 1}
+    finally:
+        run.close()
+        check.close()
+
+
+def test_a_new_store_file_locked_by_another_process_is_waited_for(tmp_path):
+    import sqlite3
+    import threading
+
+    from monitor.store import Store
+
+    path = tmp_path / "monitor.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")  # another process mid-write, before WAL mode: no busy wait
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    store = Store(path)
+    assert next(store.query("PRAGMA journal_mode"))["journal_mode"] == "wal"
+    store.close()
+    other.close()
