@@ -601,6 +601,20 @@ class Store:
             return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}
 
     @_writes
+    def release_claims(self, keep: list[int], at: str) -> int:
+        """Deliveries left 'sending' (claimed, outcome unknown), except `keep`: due again at `at`."""
+        with self.lock:
+            ids = [r[0] for r in self.db.execute("SELECT id FROM deliveries WHERE state = 'sending'")]
+            ids = [i for i in ids if i not in set(keep)]
+            if not ids:
+                return 0  # the usual case: no write at all
+            with self.db.atomic():
+                return sum(self.db.execute(
+                    f"UPDATE deliveries SET state = 'retrying', next_attempt = ?, last_error = ? WHERE id IN ({_marks(c)})",
+                    [at, "the process sending it stopped before recording the result; sent again", *c]).rowcount
+                    for c in _chunks(ids))
+
+    @_writes
     def mark_deliveries(self, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Update several deliveries in ONE transaction (a digest is sent, or fails, as a whole)."""
         with self.lock, self.db.atomic():

@@ -322,3 +322,48 @@ def test_a_new_store_file_locked_by_another_process_is_waited_for(tmp_path):
     assert next(store.query("PRAGMA journal_mode"))["journal_mode"] == "wal"
     store.close()
     other.close()
+
+
+# ---------------------------------------------------------------- 16: a sent message whose result the store refuses
+
+
+def test_a_message_the_target_accepted_is_not_sent_again_while_the_store_refuses_writes(tmp_path, json_receiver):
+    import sqlite3
+
+    from monitor import config, notify
+    from monitor.errors import StoreError
+    from monitor.models import Alert
+    from monitor.notify import Notifier
+    from monitor.store import Store
+
+    cdir = make_config(tmp_path, [], f'\n[[notify.targets]]\nname = "hook"\nurl = "{json_receiver.url()}"\n')
+    cfg = config.load(cdir, tmp_path / "state")
+    store = Store(cfg.database)
+    alerts = [Alert(key=f"k{i}", story="test-story", kind="statement", title=f"Kirby says thing {i}",
+                    body="text", link=None, outlet="Example", actor="kirby") for i in range(3)]
+    store.save_alerts(alerts, [(a.key, t) for a in alerts for t in notify.route(a, cfg.notify.targets)])
+    store.db.execute("PRAGMA busy_timeout = 100")  # the service waits 30 s; the test need not
+    other = sqlite3.connect(cfg.database, isolation_level=None, check_same_thread=False)
+
+    class LockAfterFirstPost(list):  # the store is locked by another program right after the target's ack
+        def append(self, post: dict) -> None:
+            super().append(post)
+            if len(self) == 1:
+                other.execute("BEGIN IMMEDIATE")
+
+    json_receiver.posts = LockAfterFirstPost()
+    notifier = Notifier(cfg, store)
+    for _ in range(4):  # the service's delivery job, every 10 s, while the lock lasts
+        with pytest.raises(StoreError, match="database is locked"):
+            notifier.deliver_due()
+    assert [p["title"] for p in json_receiver.posts] == ["New statement: Kirby says thing 0"]
+    check = Notifier(cfg, Store(cfg.database))  # `monitor check` meanwhile: it may not take the claimed row
+    assert check.deliver_due().busy
+
+    other.execute("COMMIT")  # the store accepts writes again
+    summary = notifier.deliver_due()
+    assert (summary.sent, summary.messages) == (2, 2)
+    assert sorted(p["title"] for p in json_receiver.posts) == [f"New statement: Kirby says thing {i}" for i in range(3)]
+    assert store.delivery_counts() == {"sent": 3}
+    assert check.deliver_due().sent == 0  # the lock is free again, and nothing is left to send
+    other.close()
