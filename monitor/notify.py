@@ -86,7 +86,7 @@ from .store import FeedState, Store
 log = logging.getLogger(__name__)
 
 OPS_TAG = "ops"
-OPS_KINDS = ("feed_failing", "feed_recovered")
+OPS_KINDS = ("feed_failing", "feed_recovered", "feed_flooding")
 TITLE_MAX = 150  # Slack's block header takes at most 150 characters, and Apprise does not cut it
 TEXT_MAX = 600
 FACT_MAX = 200
@@ -100,8 +100,9 @@ _KIND_LABEL = {
     "figure": "New figure",
     "feed_failing": "Feed failing",
     "feed_recovered": "Feed recovered",
+    "feed_flooding": "Feed flooding",
 }
-_NOTIFY_TYPE = {"feed_failing": NotifyType.WARNING, "feed_recovered": NotifyType.SUCCESS}
+_NOTIFY_TYPE = {"feed_failing": NotifyType.WARNING, "feed_flooding": NotifyType.WARNING, "feed_recovered": NotifyType.SUCCESS}
 _FORMATS = {NotifyFormat.HTML: "html", NotifyFormat.MARKDOWN: "markdown"}
 
 
@@ -211,6 +212,18 @@ def feed_health_alert(before: FeedState, result: FeedResult, failing_after: int,
         link=None, outlet=name, feed_url=result.feed_url,
         data={"errors": before.consecutive_errors, "last_error": before.last_error},
     )
+
+
+def feed_flood_alert(before: FeedState, url: str, detail: str, now: datetime | None = None) -> Alert | None:
+    """One `feed_flooding` alert when a poll of a feed hits a cap (service.max_new_items,
+    max_alerts, parse.MAX_ITEMS) and the poll before did not (pure); None otherwise."""
+    if before.error_reason == "flood":
+        return None
+    stamp = (now or datetime.now(timezone.utc)).isoformat()
+    name = before.title or url
+    return Alert(key=f"feed_flooding|{url}|{stamp}", story="", kind="feed_flooding",
+                 title=f"Feed flooding: {name}", body=detail, link=None, outlet=name, feed_url=url,
+                 data={"detail": detail})
 
 
 # ---------------------------------------------------------------- escaping (untrusted text)

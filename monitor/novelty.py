@@ -52,6 +52,7 @@ from .models import Alert, Figure, Item, Statement
 from .story import Story
 
 SAME_STATEMENT = 72.0
+MAX_DISAGREEMENTS = 3  # disagreeing figures one alert carries (the latest): not every earlier one
 SAME_EVENT_HOURS = 36.0
 ABOUT_TOLERANCE = 0.05
 
@@ -347,7 +348,7 @@ def _disagreements(seen: list[SeenFigure], fig: Figure, when: datetime | None, d
             continue
         if abs((_utc(when) - _utc(s.date)).total_seconds()) <= days * 86400 and (s.value, s.high) != (fig.value, fig.high):
             out.append(s)
-    return out
+    return out[-MAX_DISAGREEMENTS:]
 
 
 def _seen_dict(s: SeenFigure) -> dict:

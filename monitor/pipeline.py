@@ -39,7 +39,7 @@ STALE_RETRIES = 3  # polls decided again when another process stored events in b
 @dataclass(frozen=True)
 class PollSummary:
     feed_url: str
-    status: str  # "ok" | "not_modified" | "error" | "skipped" | "gone"
+    status: str  # "ok" | "not_modified" | "error" | "skipped" | "gone" | "flooded" (a cap held items back)
     new_items: int = 0
     relevant: int = 0
     alerts: int = 0
@@ -210,6 +210,7 @@ class Pipeline:
                 write = self._analyse(result, items)
                 write.feed_update = self._feed_update(feed, state, result)
                 write.alerts += self._health_alerts(state, result, write)
+                write.alerts += self._flood_alerts(state, write)
                 write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
                 write.events_mark = self.events_mark if attempt < STALE_RETRIES else None
                 try:
@@ -221,23 +222,50 @@ class Pipeline:
                     self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
                     raise
         summary = self._summary(result, write, time.monotonic() - start)
-        _log_poll(summary, result.reason)
+        _log_poll(summary, result.reason or ("flood" if write.flood else None))
         metrics.observe_poll(summary, result.reason)
         return summary
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
-        write = PollWrite(result=result, items=self.store.unseen(items))
+        s = self.cfg.service
+        unseen = self.store.unseen(items)
+        write = PollWrite(result=result, items=unseen[:s.max_new_items])
+        flood, unjudged = [], 0
+        if len(items) >= parse.MAX_ITEMS:
+            flood.append(f"the document has {parse.MAX_ITEMS:,} entries or more; only the first {parse.MAX_ITEMS:,} are read")
+        if len(unseen) > s.max_new_items:
+            flood.append(f"{len(unseen):,} new items, {s.max_new_items:,} stored (service.max_new_items), "
+                         "the rest at the next polls")
         for item in write.items:
             for story in self.cfg.stories:
                 m = match.match(item, story)
                 if not m.relevant:
                     continue
                 write.matches.setdefault(item.id, []).append(m)
+                if len(write.alerts) >= s.max_alerts:  # flooding: stored and matched, not alerted
+                    unjudged += 1
+                    continue
                 statements, figures = extract.extract(item, m, story)
                 decision = novelty.decide(self.ledgers[story.id], story, item, statements, figures)
                 write.alerts += decision.new
                 write.repeats += [(key, item) for key in decision.repeats]
+        if unjudged:
+            flood.append(f"{unjudged:,} relevant items not checked for news after {s.max_alerts} alerts "
+                         "(service.max_alerts)")
+        write.flood = "flooded: " + "; ".join(flood) if flood else None
         return write
+
+    def _flood_alerts(self, state: FeedState, write: PollWrite) -> list[Alert]:
+        """A poll that hit a cap: the feed's status says so (not "ok"), an operator alert goes out
+        once per episode, and items held back by max_new_items are fetched again next time."""
+        if write.flood is None:
+            return []
+        if write.result.error is None:  # an error's own message wins
+            write.feed_update.update(error_reason="flood", last_error=write.flood)
+        if "max_new_items" in write.flood:  # keep the old validators: no 304 next time
+            write.feed_update.update(etag=state.etag, last_modified=state.last_modified)
+        alert = notify.feed_flood_alert(state, write.result.feed_url, write.flood)
+        return [alert] if alert else []
 
     def _feed_update(self, feed: Feed, state: FeedState, r: FeedResult) -> dict:
         cols: dict = {"error_reason": r.reason}
@@ -271,7 +299,9 @@ class Pipeline:
         else:
             status = "not_modified" if r.not_modified else "ok"
         story_alerts = sum(1 for a in w.alerts if a.kind in ("statement", "figure"))
-        return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error, duration)
+        if w.flood and not r.error:
+            status = "flooded"
+        return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error or w.flood, duration)
 
 
 def _process_pool(processes: int) -> ProcessPoolExecutor:

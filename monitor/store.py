@@ -232,6 +232,7 @@ class PollWrite:
     deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event key, target id)
     feed_update: dict[str, Any] = field(default_factory=dict)  # extra feeds columns
     events_mark: int | None = None  # the alerts were decided knowing the events up to this mark
+    flood: str | None = None  # what a cap held back in this poll (pipeline: max_new_items, max_alerts)
 
 
 class StaleLedger(Exception):

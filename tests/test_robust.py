@@ -367,3 +367,66 @@ def test_a_message_the_target_accepted_is_not_sent_again_while_the_store_refuses
     assert store.delivery_counts() == {"sent": 3}
     assert check.deliver_due().sent == 0  # the lock is free again, and nothing is left to send
     other.close()
+
+
+# ---------------------------------------------------------------- 12: a flooding feed
+
+
+def flood_feed(n: int, start: int = 0) -> str:
+    return rss(*[(f"f{i}", f"North Korean troops, update {i}",
+                  f"Zelensky said {1000 + i * 7:,} North Korean troops are in Russia.") for i in range(start, start + n)])
+
+
+def test_a_flooding_feed_is_capped_reported_and_drained_over_the_next_polls(tmp_path, feed_server, json_receiver):
+    import dataclasses
+
+    from monitor import config
+    from monitor.pipeline import Pipeline
+    from monitor.store import Store
+    from test_novelty import STORY  # a story with figure kinds
+
+    url = feed_server.set("/flood", flood_feed(25), ETag='"v1"')
+    cdir = config_with(tmp_path, [url], "max_new_items = 10\nmax_alerts = 3",
+                       f'\n[[notify.targets]]\nname = "ops"\ntags = ["ops"]\nkinds = ["feed_flooding"]\n'
+                       f'url = "{json_receiver.url()}"\n')
+    story = STORY.model_copy(update={"matching": STORY.matching.model_copy(update={"threshold": 30.0})})
+    cfg = dataclasses.replace(config.load(cdir, tmp_path / "state"), stories=(story,))
+    store = Store(cfg.database)
+    pipe = Pipeline(cfg, store, parse_processes=0)
+    try:
+        first = pipe.poll(cfg.feeds[0])
+        assert (first.status, first.new_items, first.relevant, first.alerts) == ("flooded", 10, 10, 3)
+        assert "25 new items, 10 stored (service.max_new_items)" in first.error
+        assert "8 relevant items not checked for news after 3 alerts (service.max_alerts)" in first.error
+        state = store.feed(url)
+        assert state.error_reason == "flood" and state.last_error == first.error and state.consecutive_errors == 0
+        kinds = [r["kind"] for r in store.query("SELECT kind FROM events ORDER BY rowid")]
+        assert kinds.count("figure") + kinds.count("statement") == 3 and kinds.count("feed_flooding") == 1
+        assert [r["target"] for r in store.query(
+            "SELECT target FROM deliveries JOIN events ON events.key = deliveries.event "
+            "WHERE kind = 'feed_flooding'")] == ["ops"]
+
+        second = pipe.poll(cfg.feeds[0])  # the rest comes with the next polls (no 304 meanwhile)
+        assert (second.status, second.new_items) == ("flooded", 10)
+        third = pipe.poll(cfg.feeds[0])
+        assert (third.status, third.new_items) == ("flooded", 5)  # 5 stored, but alerts still capped
+        assert store.counts()["items"] == 25
+        assert sum(1 for r in store.query("SELECT kind FROM events") if r["kind"] == "feed_flooding") == 1  # once
+        feed_server.set("/flood", flood_feed(25), ETag='"v1"')
+        assert pipe.poll(cfg.feeds[0]).status == "not_modified"  # drained: the validators are kept now
+        assert store.feed(url).error_reason is None and store.feed(url).last_error is None
+    finally:
+        pipe.close()
+
+
+def test_a_figure_alert_carries_only_the_latest_disagreements():
+    from monitor.models import Figure
+    from monitor.novelty import MAX_DISAGREEMENTS, Ledger, SeenFigure, figure_alert
+    from test_novelty import STORY, T0, item
+
+    ledger = Ledger.from_story(STORY)
+    for i in range(200):
+        ledger.add_figure(SeenFigure(f"k{i}", "nk_troops_in_russia", 1000 + i, source=f"other:source {i}", date=T0))
+    alert = figure_alert(STORY, item(1, "t"), Figure("nk_troops_in_russia", 5000, "s", source="nis"), ledger)
+    assert [d["value"] for d in alert.data["disagreement"]] == [1197, 1198, 1199] and MAX_DISAGREEMENTS == 3
+    assert len(alert.title) < 300 and len(alert.body) < 1000
