@@ -117,6 +117,7 @@ class Service:
         self.heartbeat_error: str | None = None
         self.store_problem: str | None = None  # the last store write's error, until one succeeds
         self.store_lock = threading.Lock()
+        self.unsaved: set[str] = set()  # feeds whose last poll the store refused: polled again when it accepts writes
 
     # ------------------------------------------------------------ lifecycle
 
@@ -154,6 +155,7 @@ class Service:
         if (now - self.heartbeat).total_seconds() < HEARTBEAT_EVERY:
             return
         self.heartbeat = now
+        self._retry_unsaved()
         problem = self.alive()
         try:
             heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds") + (f"\n{problem}\n" if problem else "\n"))
@@ -200,11 +202,24 @@ class Service:
         else:
             log.debug("store still not writable: %s", exc)
 
+    def _retry_unsaved(self) -> None:
+        """When the store is refusing writes, probe it; once a probe write succeeds, poll again
+        at once the feeds whose write failed (their write decides: no flapping on the probe)."""
+        if self.store_problem is None or not self.unsaved or self.store.writable() is not None:
+            return
+        with self.store_lock:
+            urls, self.unsaved = self.unsaved, set()
+        for url in urls:
+            job = self.scheduler.get_job(f"feed:{url}")
+            if job is not None:
+                job.modify(next_run_time=datetime.now(timezone.utc))
+
     def _store_ok(self) -> None:
         with self.store_lock:
             was, self.store_problem = self.store_problem, None
         if was is not None:
             log.warning("store writable again; polling and delivering as usual")
+            self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)  # say so in the heartbeat now
 
     # ------------------------------------------------------------ jobs
 
@@ -225,6 +240,8 @@ class Service:
             self.pipeline.poll(feed)
         except StoreError as exc:  # full disk, read-only file: the feed is polled again next time
             self._store_failed(exc)
+            with self.store_lock:
+                self.unsaved.add(url)
             return
         except Exception:  # a bug, not a feed failure: loud, but the other feeds go on
             log.exception("poll crashed feed=%s (this is a bug; please report it)", url)
