@@ -285,9 +285,9 @@ class Store:
     def writable(self) -> str | None:
         """None when the store accepts writes, else the reason."""
         try:
-            with self.lock, self.db.atomic():  # a real write (a page is dirtied), then undone
+            with self.lock, self.db.atomic():  # a real write that needs new pages (16 KiB), then undone
                 self.db.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
-                self.db.execute("INSERT INTO _probe VALUES (randomblob(512))")
+                self.db.execute("INSERT INTO _probe VALUES (randomblob(16384))")
                 self.db.execute("DELETE FROM _probe")
         except sqlite3.Error as exc:
             return f"store not writable: {exc}"
