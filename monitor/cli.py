@@ -96,8 +96,8 @@ def run(config_dir: str | None, state_dir: str | None, verbose: int, log_format:
         logging.getLogger("monitor.config").warning("config warning: %s", line)
     try:
         Service(cfg, config_dir, state_dir, web=web).run_forever()
-    except OSError as exc:  # the dashboard's port is taken or not allowed
-        raise click.ClickException(str(exc)) from exc
+    except (OSError, MonitorError) as exc:  # the dashboard's port is taken; the state dir is unwritable
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
@@ -151,6 +151,9 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
     data = {"feeds": feeds, "stories": store.story_counts(), "counts": store.counts(),
             "deliveries": store.delivery_counts(), "failed_deliveries": store.failed_deliveries(),
             "targets": _targets(cfg, store)}
+    from .service import health as service_health
+
+    data["service"] = service_health(cfg) or "running"  # its heartbeat: alive, store writable or why not
     from . import logs
 
     if as_json:
@@ -177,6 +180,7 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         click.echo(line)
     for d in data["failed_deliveries"]:
         click.echo(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}")
+    click.echo(f"service: {data['service']}")
     if data["failed_deliveries"]:
         click.echo("to send failed deliveries again: monitor notify-retry [--target NAME]")
 
@@ -443,7 +447,12 @@ def demo(web: str, pace: float, exit_after: bool, state_dir: str | None, verbose
     from .demo import Demo
 
     setup_logging(None, verbose - 1)
-    session = Demo(Path(state_dir) if state_dir else None)
+    try:
+        session = Demo(Path(state_dir) if state_dir else None)
+    except (OSError, MonitorError) as exc:  # --state DIR not writable
+        detail = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        raise click.ClickException(f"cannot use --state {state_dir} for the demo: {detail}. "
+                                   "Hint: give a directory this user can write, or leave --state out") from None
     try:
         if not exit_after:
             click.echo(f"dashboard: {session.serve(web).url}/  (open it now and watch the story develop)")

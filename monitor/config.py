@@ -86,6 +86,8 @@ class Service(Strict):
     failing_after: int = Field(default=3, ge=1, description="Errors in a row before an ops alert.")
     max_backoff: float = Field(default=6 * 3600, description="Longest wait after repeated errors.")
     retention_days: int = Field(default=90, ge=1, description="Days to keep non-relevant items.")
+    max_new_items: int = Field(default=500, ge=1, description="New items one poll of one feed may store; the rest wait for the next polls.")
+    max_alerts: int = Field(default=20, ge=1, description="Story alert events one poll of one feed may raise.")
 
     @field_validator("parse_processes", mode="before")
     @classmethod

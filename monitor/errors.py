@@ -40,3 +40,9 @@ def _rebuild(cls: type[FeedError], state: dict) -> FeedError:
 
 class NotifyError(MonitorError):
     """A notification target refused or failed; names the target in privacy form."""
+
+
+class StoreError(MonitorError):
+    """The store cannot be opened or written (permissions, a full disk, a lock held too long).
+
+    str() names the file, what failed and what to do; nothing already stored is lost."""

@@ -6,7 +6,7 @@ Hooks (one call each, no other coupling):
 
 Exposed at /metrics (text format 0.0.4) by `web.py`:
 
-    monitor_polls_total{status}                 ok | not_modified | error | gone
+    monitor_polls_total{status}                 ok | not_modified | error | gone | flooded
     monitor_poll_failures_total{reason}         timeout, dns, http_404, parse, ... (FeedError.reason)
     monitor_poll_duration_seconds               histogram of fetch + analysis + store, per poll
     monitor_new_items_total                     items first seen by this process
@@ -46,7 +46,7 @@ RELEVANT = Counter("monitor_relevant_items", "New items relevant to a story.", r
 ALERTS = Counter("monitor_alert_events", "Story alert events created (new statements, new figures).", registry=REGISTRY)
 DELIVERIES = Counter("monitor_delivery_attempts", "Delivery outcomes, by resulting state.", ["state"], registry=REGISTRY)
 
-for _status in ("ok", "not_modified", "error", "gone"):
+for _status in ("ok", "not_modified", "error", "gone", "flooded"):
     POLLS.labels(_status)
 for _state in ("sent", "retrying", "failed", "held"):
     DELIVERIES.labels(_state)

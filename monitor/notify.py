@@ -10,8 +10,9 @@ The outbox (`Notifier.deliver_due`)
   transaction as the items that caused it. `deliver_due` sends what is due and records the
   result on each row:
 
-    pending --sent--> sent                       (marked right after Apprise accepted it)
-    pending --fails--> retrying (attempts + 1, next_attempt = now + backoff)
+    pending --claimed--> sending                 (its own commit, before the message is sent)
+    sending --sent--> sent                       (marked right after Apprise accepted it)
+    sending --fails--> retrying (attempts + 1, next_attempt = now + backoff)
     retrying --fails, older than retry_max_age--> failed (last_error says why; `monitor status`)
     pending --digest / rate limit / quiet hours--> held (digest = 1) --due--> one digest message
 
@@ -20,14 +21,20 @@ The outbox (`Notifier.deliver_due`)
   in that pass (a dead SMTP host would otherwise cost one timeout per row); they wait with it.
   Give-up age is counted from the row's creation.
 
-  Exactly once, as far as it can be: a row is marked sent in its own transaction right after
-  Apprise accepted the message, so a delivery acknowledged by the target is never sent again.
-  The window between the target's acknowledgement and that commit (milliseconds) is the
-  unavoidable at-least-once window: a SIGKILL exactly there sends that one message again on
-  restart. Nothing is lost: an unsent row stays due across restarts. One delivering process
-  at a time: a thread lock plus an flock on `<database>.deliver.lock` (released by the kernel
-  when the process dies, even by SIGKILL), so `monitor check` beside `monitor run` cannot send
-  a row twice.
+  Exactly once, as far as it can be: before a message is sent its rows are claimed
+  (`sending`) in their own commit; if the store refuses that write, nothing is sent. After the
+  target answers, the outcome is written; if the store refuses it (full disk, a lock held past
+  the busy timeout), the outcome is kept in memory and written first at the next pass, before
+  anything else is claimed, and the process keeps the delivery lock meanwhile. A claimed row is
+  never due, so a message the target accepted is not sent again however long the store refuses
+  writes. One delivering process at a time: a thread lock plus an flock on
+  `<database>.deliver.lock` (released by the kernel when the process dies, even by SIGKILL), so
+  `monitor check` beside `monitor run` cannot send a row twice. A row still `sending` when a
+  process takes the delivery lock was claimed by a process that died between the claim and
+  writing the outcome: it is sent again (state retrying). That is the one window for a
+  duplicate: a process killed after the target accepted a message and before the outcome was
+  written (milliseconds; or, for a process that exits or is killed while the store refuses its
+  outcomes, as long as that lasted). Nothing is lost: an unsent row stays due across restarts.
 
 Noise control (per target)
   - mode = "digest": rows are held and folded into one message at each multiple of
@@ -62,12 +69,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import apprise
@@ -75,14 +81,14 @@ from apprise import NotifyFormat, NotifyType
 
 from . import metrics
 from .config import SERVICE_FILE, Config, Target
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .models import Alert, FeedResult
 from .store import FeedState, Store
 
 log = logging.getLogger(__name__)
 
 OPS_TAG = "ops"
-OPS_KINDS = ("feed_failing", "feed_recovered")
+OPS_KINDS = ("feed_failing", "feed_recovered", "feed_flooding")
 TITLE_MAX = 150  # Slack's block header takes at most 150 characters, and Apprise does not cut it
 TEXT_MAX = 600
 FACT_MAX = 200
@@ -96,8 +102,9 @@ _KIND_LABEL = {
     "figure": "New figure",
     "feed_failing": "Feed failing",
     "feed_recovered": "Feed recovered",
+    "feed_flooding": "Feed flooding",
 }
-_NOTIFY_TYPE = {"feed_failing": NotifyType.WARNING, "feed_recovered": NotifyType.SUCCESS}
+_NOTIFY_TYPE = {"feed_failing": NotifyType.WARNING, "feed_flooding": NotifyType.WARNING, "feed_recovered": NotifyType.SUCCESS}
 _FORMATS = {NotifyFormat.HTML: "html", NotifyFormat.MARKDOWN: "markdown"}
 
 
@@ -221,6 +228,18 @@ def feed_health_alert(before: FeedState, result: FeedResult, failing_after: int,
         link=None, outlet=name, feed_url=result.feed_url,
         data={"errors": before.consecutive_errors, "last_error": before.last_error},
     )
+
+
+def feed_flood_alert(before: FeedState, url: str, detail: str, now: datetime | None = None) -> Alert | None:
+    """One `feed_flooding` alert when a poll of a feed hits a cap (service.max_new_items,
+    max_alerts, parse.MAX_ITEMS) and the poll before did not (pure); None otherwise."""
+    if before.error_reason == "flood":
+        return None
+    stamp = (now or datetime.now(timezone.utc)).isoformat()
+    name = before.title or url
+    return Alert(key=f"feed_flooding|{url}|{stamp}", story="", kind="feed_flooding",
+                 title=f"Feed flooding: {name}", body=detail, link=None, outlet=name, feed_url=url,
+                 data={"detail": detail})
 
 
 # ---------------------------------------------------------------- escaping (untrusted text)
@@ -551,6 +570,8 @@ class Notifier:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.lock = threading.Lock()
         self.lock_path = Path(f"{store.path}.deliver.lock")
+        self.unrecorded: dict[int, dict[str, Any]] = {}  # outcomes the store refused, written first next pass
+        self.lock_file: IO[str] | None = None  # the deliver.lock flock, held across passes while unrecorded
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
@@ -572,15 +593,25 @@ class Notifier:
         if not got:
             return DeliverySummary(busy=True)
         try:
-            with _process_lock(self.lock_path, wait) as got:
-                if not got:
+            if self.lock_file is None:
+                self.lock_file = _lock_file(self.lock_path, wait)
+                if self.lock_file is None:
                     return DeliverySummary(busy=True)
+            try:
                 return self._deliver(now or self.clock())
+            finally:
+                if not self.unrecorded:  # else kept: no other process may take our claimed rows for orphans
+                    self.lock_file.close()  # closing drops the flock
+                    self.lock_file = None
         finally:
             self.lock.release()
 
     def _deliver(self, now: datetime) -> DeliverySummary:
         summary = DeliverySummary()
+        if self.unrecorded:  # outcomes of messages already sent: recorded before anything is claimed
+            self._mark_deliveries_kept([])
+            log.warning("delivery results recorded after the store accepted writes again")
+        self._release_orphan_claims(now)
         rows = self.store.due_deliveries(at=_iso(now))
         if not rows:
             return summary
@@ -624,10 +655,13 @@ class Notifier:
         alerts = [events[r["event"]] for r in rows if r["event"] in events]
         title, body = render_digest(alerts, ch.fmt, ch.body_max, self.names) if alerts else ("", "")
         kind = alerts[0][0].kind if len(alerts) == 1 else "digest"
+        if alerts:  # claimed in its own commit: if the store refuses, nothing is sent
+            self.store.mark_deliveries([(r["id"], {"state": "sending", "next_attempt": _iso(self.clock())})
+                                        for r in rows])
         error = ch.send(ch.scrub(title), ch.scrub(body), _NOTIFY_TYPE.get(kind, NotifyType.INFO)) \
             if alerts else "event not found in the store"
         if error is None:
-            self.store.mark_deliveries([(r["id"], {"state": "sent", "sent_at": _iso(self.clock()),
+            self._mark_deliveries_kept([(r["id"], {"state": "sent", "sent_at": _iso(self.clock()),
                                                    "attempts": r["attempts"] + 1, "last_error": None})
                                         for r in rows])
             summary.sent += len(rows)
@@ -647,7 +681,7 @@ class Notifier:
         old = [r for r in rows if _age(r, now) >= n.retry_max_age]
         self._give_up(old, f"gave up after {attempts} attempts: {error}", now, summary, ch.id, bump=True)
         young = [r for r in rows if r not in old]
-        self.store.mark_deliveries([(r["id"], {"state": "retrying", "attempts": r["attempts"] + 1,
+        self._mark_deliveries_kept([(r["id"], {"state": "retrying", "attempts": r["attempts"] + 1,
                                                "next_attempt": _iso(now + timedelta(seconds=delay)),
                                                "last_error": error}) for r in young])
         summary.retrying += len(young)
@@ -665,7 +699,7 @@ class Notifier:
         old = [r for r in rows if _age(r, now) >= self.config.notify.retry_max_age]
         self._give_up(old, f"gave up, the target kept failing: {failure.error}", now, summary, ch.id)
         young = [r for r in rows if r not in old]
-        self.store.mark_deliveries([(r["id"], {"state": "retrying", "next_attempt": _iso(failure.until),
+        self._mark_deliveries_kept([(r["id"], {"state": "retrying", "next_attempt": _iso(failure.until),
                                                "last_error": f"not tried, the target failed: {failure.error}"})
                                     for r in young])
         summary.retrying += len(young)
@@ -675,16 +709,40 @@ class Notifier:
                  tid: str = "", bump: bool = False) -> None:
         if not rows:
             return
-        self.store.mark_deliveries([(r["id"], {"state": "failed", "last_error": reason,
+        self._mark_deliveries_kept([(r["id"], {"state": "failed", "last_error": reason,
                                                "attempts": r["attempts"] + (1 if bump else 0)}) for r in rows])
         summary.failed += len(rows)
         metrics.observe_delivery("failed", len(rows))
         log.error("delivery failed for good target=%s events=%d reason=%s", tid or rows[0]["target"], len(rows), reason)
 
+    def _mark_deliveries_kept(self, updates: list[tuple[int, dict[str, Any]]]) -> None:
+        """Write delivery outcomes, after any the store refused before. If it refuses again, keep
+        them in memory (a claimed row is not due, so nothing is sent twice meanwhile) and raise."""
+        for delivery_id, cols in updates:
+            self.unrecorded.setdefault(delivery_id, {}).update(cols)
+        pending = list(self.unrecorded.items())
+        try:
+            self.store.mark_deliveries(pending)
+        except StoreError:
+            log.debug("delivery results kept in memory until the store accepts writes rows=%d", len(pending))
+            raise
+        for delivery_id, _ in pending:
+            self.unrecorded.pop(delivery_id, None)
+
+    def _release_orphan_claims(self, now: datetime) -> None:
+        """Rows claimed and never settled by a process that no longer holds the delivery lock:
+        it died between the claim and recording the outcome (a process whose outcomes the store
+        refused keeps the lock until they are written). The target may have the message or not:
+        sent again, the one window for a duplicate."""
+        n = self.store.release_claims(list(self.unrecorded), _iso(now))
+        if n:
+            log.warning("delivery claims released rows=%d reason=the sending process stopped before recording "
+                        "the result; sent again (may arrive twice)", n)
+
     def _hold(self, ch: Channel, rows: list[dict], until: datetime, summary: DeliverySummary) -> None:
         if not rows:
             return
-        self.store.mark_deliveries([(r["id"], {"state": "held", "digest": 1, "next_attempt": _iso(until)})
+        self._mark_deliveries_kept([(r["id"], {"state": "held", "digest": 1, "next_attempt": _iso(until)})
                                     for r in rows])
         summary.held += len(rows)
         metrics.observe_delivery("held", len(rows))
@@ -727,26 +785,21 @@ def _quiet_end(window: str | None, now: datetime) -> datetime | None:
     return until if until > now else until + timedelta(days=1)
 
 
-@contextmanager
-def _process_lock(path: Path, wait: float) -> Iterator[bool]:
-    """An flock on `path`, so one process at a time delivers; the kernel drops it if we die."""
+def _lock_file(path: Path, wait: float) -> IO[str] | None:
+    """`path` opened and flocked, so one process at a time delivers (the kernel drops the lock
+    when the process dies); None if another process held it for `wait` seconds."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: the thread lock is all we have
-        yield True
-        return
-    with open(path, "a") as f:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.05)
+        return open(path, "a")
+    f = open(path, "a")
+    deadline = time.monotonic() + wait
+    while True:
         try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                f.close()
+                return None
+            time.sleep(0.05)

@@ -70,6 +70,7 @@ from .models import Alert, Figure, Item, Statement
 from .story import Story
 
 SAME_STATEMENT = 72.0
+MAX_DISAGREEMENTS = 3  # disagreeing figures one alert carries (the latest): not every earlier one
 SAME_EVENT_HOURS = 36.0
 SAME_CLAIM_DAYS = 3.0
 ABOUT_TOLERANCE = 0.05
@@ -120,6 +121,7 @@ class Ledger:
     statements: dict[str, list[SeenStatement]] = field(default_factory=dict)
     figures: dict[str, list[SeenFigure]] = field(default_factory=dict)
     known_keys: set[str] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)  # every key above, known or alerted
     common: frozenset[str] = frozenset()  # the story's own words ("north", "korean", "troop")
     started: datetime | None = None  # the first alert's date: when tracking began, for undated known statements
 
@@ -146,25 +148,32 @@ class Ledger:
         """Known facts, then the stored alerts of this story (oldest first, as the store gives them)."""
         ledger = cls.from_story(story)
         for a in alerts:
-            if a.story != story.id:
-                continue
-            if ledger.started is None and a.kind in ("statement", "figure"):
-                ledger.started = a.published
-            if a.kind == "statement" and "statement" in a.data:
-                s = a.data["statement"]
-                words = normalise(s.get("text", ""), ledger.common)
-                ledger.add_statement(SeenStatement(a.key, s["actor"], words, s.get("claim"), s.get("stance"), a.published))
-            elif a.kind == "figure" and "figure" in a.data:
-                f = a.data["figure"]
-                ledger.add_figure(SeenFigure(a.key, f["kind"], int(f["value"]), f.get("high"), f.get("qualifier"),
-                                             f.get("source"), a.published, a.outlet, a.link, f.get("measure")))
+            ledger.learn(a)
         return ledger
+
+    def learn(self, a: Alert) -> None:
+        """Add a stored alert of this story (one this ledger already has is skipped: another
+        process's events are learnt from the store before each poll)."""
+        if a.story != self.story or a.key in self.keys:
+            return
+        if self.started is None and a.kind in ("statement", "figure"):
+            self.started = a.published
+        if a.kind == "statement" and "statement" in a.data:
+            s = a.data["statement"]
+            words = normalise(s.get("text", ""), self.common)
+            self.add_statement(SeenStatement(a.key, s["actor"], words, s.get("claim"), s.get("stance"), a.published))
+        elif a.kind == "figure" and "figure" in a.data:
+            f = a.data["figure"]
+            self.add_figure(SeenFigure(a.key, f["kind"], int(f["value"]), f.get("high"), f.get("qualifier"),
+                                       f.get("source"), a.published, a.outlet, a.link, f.get("measure")))
 
     def add_statement(self, s: SeenStatement) -> None:
         self.statements.setdefault(s.actor, []).append(s)
+        self.keys.add(s.key)
 
     def add_figure(self, f: SeenFigure) -> None:
         self.figures.setdefault(f.kind, []).append(f)
+        self.keys.add(f.key)
 
     def same_statement(self, st: Statement, words: str, when: datetime | None) -> SeenStatement | None:
         for seen in self.statements.get(st.actor, []):
@@ -423,7 +432,7 @@ def _disagreements(seen: list[SeenFigure], fig: Figure, when: datetime | None, d
             continue
         if abs((_utc(when) - _utc(s.date)).total_seconds()) <= days * 86400 and (s.value, s.high) != (fig.value, fig.high):
             out.append(s)
-    return out
+    return out[-MAX_DISAGREEMENTS:]
 
 
 def _seen_dict(s: SeenFigure) -> dict:

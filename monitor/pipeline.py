@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -24,22 +23,23 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import extract, match, metrics, notify, novelty, parse
+from . import extract, match, metrics, notify, novelty, parse, workers
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
 from .models import Alert, FeedResult, FetchResult, Item
-from .store import FeedState, PollWrite, Store
+from .store import FeedState, PollWrite, StaleLedger, Store
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX = 24 * 3600.0
+STALE_RETRIES = 3  # polls decided again when another process stored events in between (then stored as is)
 
 
 @dataclass(frozen=True)
 class PollSummary:
     feed_url: str
-    status: str  # "ok" | "not_modified" | "error" | "skipped" | "gone"
+    status: str  # "ok" | "not_modified" | "error" | "skipped" | "gone" | "flooded" (a cap held items back)
     new_items: int = 0
     relevant: int = 0
     alerts: int = 0
@@ -75,11 +75,20 @@ class Pipeline:
             self.cfg = cfg
             s = cfg.service
             self.fetcher.configure(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
-            self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)
             self.ledgers = self._load_ledgers()
+            self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)  # last: it may fail (StoreError)
 
     def _load_ledgers(self) -> dict[str, novelty.Ledger]:
+        self.events_mark = self.store.events_mark()  # before reading: what comes after is learnt later
         return {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}
+
+    def _catch_up(self) -> None:
+        """Learn the events another process (`monitor check` beside `monitor run`) stored since:
+        the store, not this process's memory, judges what is new. One indexed query per poll."""
+        for alert in self.store.alerts_after(self.events_mark):
+            if alert.story in self.ledgers:
+                self.ledgers[alert.story].learn(alert)
+        self.events_mark = self.store.events_mark()
 
     # ------------------------------------------------------------ one feed
 
@@ -200,33 +209,67 @@ class Pipeline:
     def _finish(self, feed: Feed, state: FeedState, result: FeedResult, items: list[Item], start: float) -> PollSummary:
         """Match, extract, decide novelty and store the poll: one transaction, under the lock."""
         with self.lock:
-            write = self._analyse(result, items)
-            write.feed_update = self._feed_update(feed, state, result)
-            write.alerts += self._health_alerts(state, result, write)
-            write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
-            try:
-                self.store.save_poll(write)
-            except Exception:
-                self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
-                raise
+            for attempt in range(STALE_RETRIES + 1):
+                self._catch_up()
+                write = self._analyse(result, items)
+                write.feed_update = self._feed_update(feed, state, result)
+                write.alerts += self._health_alerts(state, result, write)
+                write.alerts += self._flood_alerts(state, write)
+                write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
+                write.events_mark = self.events_mark if attempt < STALE_RETRIES else None
+                try:
+                    self.events_mark = self.store.save_poll(write)
+                    break
+                except StaleLedger:  # another process stored events meanwhile: decide again knowing them
+                    self.ledgers = self._load_ledgers()
+                except Exception:
+                    self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
+                    raise
         summary = self._summary(result, write, time.monotonic() - start)
-        _log_poll(summary, result.reason)
+        _log_poll(summary, result.reason or ("flood" if write.flood else None))
         metrics.observe_poll(summary, result.reason)
         return summary
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
-        write = PollWrite(result=result, items=self.store.unseen(items))
+        s = self.cfg.service
+        unseen = self.store.unseen(items)
+        write = PollWrite(result=result, items=unseen[:s.max_new_items])
+        flood, unjudged = [], 0
+        if len(items) >= parse.MAX_ITEMS:
+            flood.append(f"the document has {parse.MAX_ITEMS:,} entries or more; only the first {parse.MAX_ITEMS:,} are read")
+        if len(unseen) > s.max_new_items:
+            flood.append(f"{len(unseen):,} new items, {s.max_new_items:,} stored (service.max_new_items), "
+                         "the rest at the next polls")
         for item in write.items:
             for story in self.cfg.stories:
                 m = match.match(item, story)
                 if not m.relevant:
                     continue
                 write.matches.setdefault(item.id, []).append(m)
+                if len(write.alerts) >= s.max_alerts:  # flooding: stored and matched, not alerted
+                    unjudged += 1
+                    continue
                 statements, figures = extract.extract(item, m, story)
                 decision = novelty.decide(self.ledgers[story.id], story, item, statements, figures)
                 write.alerts += decision.new
                 write.repeats += [(key, item) for key in decision.repeats]
+        if unjudged:
+            flood.append(f"{unjudged:,} relevant items not checked for news after {s.max_alerts} alerts "
+                         "(service.max_alerts)")
+        write.flood = "flooded: " + "; ".join(flood) if flood else None
         return write
+
+    def _flood_alerts(self, state: FeedState, write: PollWrite) -> list[Alert]:
+        """A poll that hit a cap: the feed's status says so (not "ok"), an operator alert goes out
+        once per episode, and items held back by max_new_items are fetched again next time."""
+        if write.flood is None:
+            return []
+        if write.result.error is None:  # an error's own message wins
+            write.feed_update.update(error_reason="flood", last_error=write.flood)
+        if "max_new_items" in write.flood:  # keep the old validators: no 304 next time
+            write.feed_update.update(etag=state.etag, last_modified=state.last_modified)
+        alert = notify.feed_flood_alert(state, write.result.feed_url, write.flood)
+        return [alert] if alert else []
 
     def _feed_update(self, feed: Feed, state: FeedState, r: FeedResult) -> dict:
         cols: dict = {"error_reason": r.reason}
@@ -260,12 +303,13 @@ class Pipeline:
         else:
             status = "not_modified" if r.not_modified else "ok"
         story_alerts = sum(1 for a in w.alerts if a.kind in ("statement", "figure"))
-        return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error, duration)
+        if w.flood and not r.error:
+            status = "flooded"
+        return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error or w.flood, duration)
 
 
 def _process_pool(processes: int) -> ProcessPoolExecutor:
-    # "spawn": the service has threads (scheduler, fetch loop); forking them is unsafe.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    return workers.process_pool(processes)  # spawned; ignore Ctrl-C, exit when we die
 
 
 def _log_poll(s: PollSummary, reason: str | None = None) -> None:

@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -28,7 +29,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from . import config as config_mod
 from . import logs, notify
 from .config import Config, Feed
-from .errors import ConfigError
+from .errors import ConfigError, MonitorError, StoreError
 from .notify import Notifier
 from .pipeline import Pipeline
 from .store import Store
@@ -48,15 +49,50 @@ def heartbeat_path(cfg: Config) -> Path:
     return cfg.state_dir / "heartbeat"
 
 
-def health(cfg: Config) -> str | None:
-    """None when a service on this state dir beat recently, else the reason."""
+def lock_path(cfg: Config) -> Path:
+    return Path(f"{cfg.database}.service.lock")
+
+
+def lock_state(cfg: Config) -> IO[str] | None:
+    """Hold an exclusive flock on `<database>.service.lock` for the life of this process (the
+    kernel releases it when the process ends, even by SIGKILL); MonitorError if another service
+    holds it. Two services on one store would each alert what the other already did."""
     try:
-        beat = datetime.fromisoformat(heartbeat_path(cfg).read_text().strip())
-    except (OSError, ValueError):
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no guard
+        return None
+    path = lock_path(cfg)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        pid = f.read().strip() or "?"
+        f.close()
+        raise MonitorError(f"{cfg.state_dir}: another `monitor run` (pid {pid}) is already using this state "
+                           f"directory (lock {path}). Hint: stop it first, or give this one its own --state") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
+def health(cfg: Config) -> str | None:
+    """None when a service on this state dir beat recently, else the reason.
+
+    The heartbeat file holds the time of the last beat and, on a second line, what is wrong
+    (the store refuses writes) when the service is running but unhealthy."""
+    try:
+        lines = heartbeat_path(cfg).read_text().splitlines()
+        beat = datetime.fromisoformat(lines[0].strip())
+    except (OSError, ValueError, IndexError):
         return f"no heartbeat in {heartbeat_path(cfg)}: is `monitor run` running on this state dir?"
     age = (datetime.now(timezone.utc) - beat).total_seconds()
     if age > HEARTBEAT_STALE:
-        return f"last heartbeat {age:.0f}s ago (scheduler stuck or store not writable)"
+        return f"last heartbeat {age:.0f}s ago (scheduler stuck or state dir not writable)"
+    if len(lines) > 1 and lines[1].strip():
+        return lines[1].strip()
     return None
 
 
@@ -67,6 +103,7 @@ class Service:
         self.web_address, self.web = web, None  # "HOST:PORT" of the dashboard (web.py), off if None
         self.args = (config_arg, state_arg)
         self.store = Store(cfg.database)
+        self.state_lock = lock_state(cfg)  # one service per store: a second one is refused here
         self.pipeline = Pipeline(cfg, self.store)
         self.notifier = Notifier(cfg, self.store)
         self.scheduler = BackgroundScheduler(
@@ -77,6 +114,10 @@ class Service:
         self.stopped = threading.Event()
         self.config_stamp = _stamp(cfg.config_dir)
         self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)
+        self.heartbeat_error: str | None = None
+        self.store_problem: str | None = None  # the last store write's error, until one succeeds
+        self.store_lock = threading.Lock()
+        self.unsaved: set[str] = set()  # feeds whose last poll the store refused: polled again when it accepts writes
 
     # ------------------------------------------------------------ lifecycle
 
@@ -107,13 +148,27 @@ class Service:
         self.stop()
 
     def beat(self) -> None:
-        """Touch state/heartbeat every few seconds while healthy (`monitor health` reads it)."""
+        """Write state/heartbeat every few seconds: the time, and what is wrong if anything
+        (`monitor health` and `monitor status` read it). A heartbeat that cannot be written is
+        logged once; the service goes on (only `monitor health` is blind then)."""
         now = datetime.now(timezone.utc)
         if (now - self.heartbeat).total_seconds() < HEARTBEAT_EVERY:
             return
         self.heartbeat = now
-        if self.alive() is None:
-            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds"))
+        self._retry_unsaved()
+        problem = self.alive()
+        try:
+            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds") + (f"\n{problem}\n" if problem else "\n"))
+        except OSError as exc:
+            if self.heartbeat_error is None:
+                log.error("cannot write the heartbeat file %s: %s; the service goes on, but `monitor health` "
+                          "will report it as not running. Hint: remove or fix %s", heartbeat_path(self.cfg),
+                          exc.strerror or exc, heartbeat_path(self.cfg))
+            self.heartbeat_error = str(exc)
+            return
+        if self.heartbeat_error is not None:
+            log.info("heartbeat file written again path=%s", heartbeat_path(self.cfg))
+            self.heartbeat_error = None
 
     def stop(self) -> None:
         log.info("service stopping")
@@ -121,6 +176,8 @@ class Service:
         if self.web is not None:
             self.web.stop()
         self.pipeline.close()
+        if self.state_lock is not None:
+            self.state_lock.close()  # releases the flock
         log.info("service stopped")
 
     def _web_server(self) -> "WebServer":
@@ -133,7 +190,36 @@ class Service:
         """None when healthy, else the reason (for /healthz)."""
         if not self.scheduler.running:
             return "scheduler not running"
-        return self.store.writable()
+        return self.store_problem or self.store.writable()
+
+    def _store_failed(self, exc: StoreError) -> None:
+        """A write the store refused: logged once per episode, reported by /healthz and status."""
+        with self.store_lock:
+            first, self.store_problem = self.store_problem is None, str(exc)
+        if first:
+            log.error("store not writable: polls and delivery results are not saved until it is; "
+                      "the service keeps running and nothing stored is lost: %s", exc)
+        else:
+            log.debug("store still not writable: %s", exc)
+
+    def _retry_unsaved(self) -> None:
+        """When the store is refusing writes, probe it; once a probe write succeeds, poll again
+        at once the feeds whose write failed (their write decides: no flapping on the probe)."""
+        if self.store_problem is None or not self.unsaved or self.store.writable() is not None:
+            return
+        with self.store_lock:
+            urls, self.unsaved = self.unsaved, set()
+        for url in urls:
+            job = self.scheduler.get_job(f"feed:{url}")
+            if job is not None:
+                job.modify(next_run_time=datetime.now(timezone.utc))
+
+    def _store_ok(self) -> None:
+        with self.store_lock:
+            was, self.store_problem = self.store_problem, None
+        if was is not None:
+            log.warning("store writable again; polling and delivering as usual")
+            self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)  # say so in the heartbeat now
 
     # ------------------------------------------------------------ jobs
 
@@ -152,20 +238,32 @@ class Service:
             return
         try:
             self.pipeline.poll(feed)
+        except StoreError as exc:  # full disk, read-only file: the feed is polled again next time
+            self._store_failed(exc)
+            with self.store_lock:
+                self.unsaved.add(url)
+            return
         except Exception:  # a bug, not a feed failure: loud, but the other feeds go on
             log.exception("poll crashed feed=%s (this is a bug; please report it)", url)
             return
+        self._store_ok()
         self._deliver()
 
     def _deliver(self) -> None:
         try:
             self.notifier.deliver_due()
+        except StoreError as exc:
+            self._store_failed(exc)
         except Exception:
             log.exception("delivery crashed (this is a bug; deliveries stay queued)")
 
     def _prune(self) -> None:
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.cfg.service.retention_days)
-        n = self.store.prune(cutoff.isoformat(timespec="seconds"))
+        try:
+            n = self.store.prune(cutoff.isoformat(timespec="seconds"))
+        except StoreError as exc:
+            self._store_failed(exc)
+            return
         log.info("store pruned items=%d older_than=%s", n, cutoff.date())
 
     def _watch_config(self) -> None:
@@ -184,7 +282,10 @@ class Service:
     def _adopt(self, new: Config) -> None:
         old = {f.url: (f, self.cfg.interval(f)) for f in self.cfg.feeds}
         self.cfg = new
-        self.pipeline.reconfigure(new)
+        try:
+            self.pipeline.reconfigure(new)
+        except StoreError as exc:  # adopted all the same: a feed's row is written at its first poll
+            self._store_failed(exc)
         self.notifier.reconfigure(new)
         logs.REDACTOR.update([*new.secrets, *notify.secret_values(new)])
         for job in self.scheduler.get_jobs():

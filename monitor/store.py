@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import sqlite_utils
 
+from .errors import StoreError
 from .models import Alert, FeedResult, Item, Match
 
 SCHEMA_VERSION = 1
@@ -142,6 +146,58 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+LOCKED_WAIT = 30.0  # seconds a start waits for another process converting a new file to WAL
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _writes(method: _F) -> _F:
+    """A write that the store refuses (full disk, read-only file, lock held past the busy
+    timeout) raises StoreError naming the file, the cause and what to do; the transaction was
+    rolled back, so nothing already stored is lost."""
+
+    @wraps(method)
+    def wrapper(self: "Store", *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (OSError, sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.IntegrityError):  # a bug, not the store's state
+                raise
+            raise StoreError(f"{self.path}: cannot write the store: {_cause(exc)}. Hint: {_fix(self.path)}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _cause(exc: BaseException) -> str:
+    return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+
+
+def _fix(path: Path) -> str:
+    """What to do about a store that cannot be opened or written."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is read-only for this user (uid {os.getuid()}): fix its owner or permissions"
+    d = path.parent
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    if d.exists() and not os.access(d, os.W_OK):
+        return (f"{d} is not writable by this user (uid {os.getuid()}): fix its owner or permissions, "
+                "mount its volume read-write, or pass another --state")
+    return (f"check that {path.parent} is writable, has free space (df -h {path.parent}) and that "
+            "no other program holds the database locked")
+
+
+def _retry_locked(step: Callable[[], Any], wait: float = LOCKED_WAIT) -> Any:
+    """Run `step`, retrying while SQLite says the database is locked (no busy handler there)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class FeedState:
     """What the store remembers about one feed."""
@@ -175,6 +231,12 @@ class PollWrite:
     repeats: list[tuple[str, Item]] = field(default_factory=list)  # (event key, item) sources
     deliveries: list[tuple[str, str]] = field(default_factory=list)  # (event key, target id)
     feed_update: dict[str, Any] = field(default_factory=dict)  # extra feeds columns
+    events_mark: int | None = None  # the alerts were decided knowing the events up to this mark
+    flood: str | None = None  # what a cap held back in this poll (pipeline: max_new_items, max_alerts)
+
+
+class StaleLedger(Exception):
+    """Another process stored events after the poll's novelty was decided: decide again."""
 
 
 class Store:
@@ -182,12 +244,18 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        try:
+            self._open()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the store: {_cause(exc)}. Hint: {_fix(self.path)}") from None
+
+    def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self.lock = threading.RLock()
         with self.lock:
-            self.db.enable_wal()
+            _retry_locked(self.db.enable_wal)  # another process converting a new file: no busy wait
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.migrate()
@@ -201,7 +269,7 @@ class Store:
     def migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise StoreError(
                 f"{self.path}: schema version {version} is newer than this program's "
                 f"({SCHEMA_VERSION}); upgrade story-monitor"
             )
@@ -217,8 +285,9 @@ class Store:
     def writable(self) -> str | None:
         """None when the store accepts writes, else the reason."""
         try:
-            with self.lock, self.db.atomic():
+            with self.lock, self.db.atomic():  # a real write that needs new pages (16 KiB), then undone
                 self.db.execute("CREATE TABLE IF NOT EXISTS _probe (x)")
+                self.db.execute("INSERT INTO _probe VALUES (randomblob(16384))")
                 self.db.execute("DELETE FROM _probe")
         except sqlite3.Error as exc:
             return f"store not writable: {exc}"
@@ -226,6 +295,7 @@ class Store:
 
     # ------------------------------------------------------------ feeds
 
+    @_writes
     def sync_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
         """Make sure every configured (url, title) has a row."""
         with self.lock, self.db.atomic():
@@ -321,15 +391,20 @@ class Store:
 
     # ------------------------------------------------------------ the poll transaction
 
-    def save_poll(self, w: PollWrite) -> None:
-        """Items, matches, events, sources, deliveries and feed state: all or nothing."""
+    @_writes
+    def save_poll(self, w: PollWrite) -> int:
+        """Items, matches, events, sources, deliveries and feed state: all or nothing. Returns
+        the events mark after the write; raises StaleLedger (nothing written) when events were
+        stored since `w.events_mark` (by another process), so that no novelty is alerted twice."""
         r = w.result
         stamp = now()
         # Rows are written with executemany, a batch per run of items whose row id nobody needs:
         # one call into SQLite (and one release of the GIL) per batch, not per row. Relevant
         # items, and any item an event or a source points at, are inserted one by one for their id.
         need = set(w.matches) | {a.item_id for a in w.alerts if a.item_id} | {i.id for _, i in w.repeats}
-        with self.lock, self.db.atomic():
+        with self.lock, self._immediate():  # IMMEDIATE: no other writer between the check and the write
+            if w.events_mark is not None and self.events_mark() != w.events_mark:
+                raise StaleLedger(w.result.feed_url)
             rowids: dict[str, int] = {}
             batch: list[list[Any]] = []
             new = 0
@@ -360,6 +435,36 @@ class Store:
                 "INSERT OR IGNORE INTO deliveries (event, target, next_attempt, created_at) VALUES (?,?,?,?)",
                 [[key, target, stamp, stamp] for key, target in w.deliveries])
             self._update_feed(r, new, stamp, w.feed_update)
+            return self.events_mark()
+
+    @contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A write transaction that takes SQLite's write lock at BEGIN (waiting its busy timeout)."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+
+    def events_mark(self) -> int:
+        """Where the events table stands (its largest rowid): events after it are new to a reader."""
+        with self.lock:
+            return self.db.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0]
+
+    def alerts_after(self, mark: int) -> list[Alert]:
+        """Events stored after `mark`, oldest first (another process's, since our ledger was built)."""
+        with self.lock:
+            return [_alert(r) for r in self.db.query("SELECT * FROM events WHERE rowid > ? ORDER BY rowid", [mark])]
 
     def _insert_items(self, rows: list[list[Any]]) -> int:
         """Insert item rows in one executemany; the number actually inserted (not ignored)."""
@@ -408,6 +513,7 @@ class Store:
         self.db.execute(f"INSERT OR IGNORE INTO feeds (url) VALUES (?)", [r.feed_url])
         self.db.execute(f"UPDATE feeds SET {sets} WHERE url = ?", [*args, r.feed_url])
 
+    @_writes
     def update_feed(self, url: str, **cols: Any) -> None:
         with self.lock, self.db.atomic():
             self.db.execute("INSERT OR IGNORE INTO feeds (url) VALUES (?)", [url])
@@ -415,6 +521,7 @@ class Store:
                 sets = ", ".join(f"{k} = ?" for k in cols)
                 self.db.execute(f"UPDATE feeds SET {sets} WHERE url = ?", [*cols.values(), url])
 
+    @_writes
     def save_alerts(self, alerts: list[Alert], deliveries: list[tuple[str, str]]) -> None:
         """Events outside a poll (operator alerts), with their deliveries, in one transaction."""
         stamp = now()
@@ -475,6 +582,7 @@ class Store:
             return list(self.db.query(
                 "SELECT * FROM deliveries WHERE state IN ('pending', 'retrying', 'held') ORDER BY id"))
 
+    @_writes
     def mark_delivery(self, delivery_id: int, **cols: Any) -> None:
         with self.lock, self.db.atomic():
             sets = ", ".join(f"{k} = ?" for k in cols)
@@ -496,6 +604,21 @@ class Store:
         with self.lock:
             return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")}
 
+    @_writes
+    def release_claims(self, keep: list[int], at: str) -> int:
+        """Deliveries left 'sending' (claimed, outcome unknown), except `keep`: due again at `at`."""
+        with self.lock:
+            ids = [r[0] for r in self.db.execute("SELECT id FROM deliveries WHERE state = 'sending'")]
+            ids = [i for i in ids if i not in set(keep)]
+            if not ids:
+                return 0  # the usual case: no write at all
+            with self.db.atomic():
+                return sum(self.db.execute(
+                    f"UPDATE deliveries SET state = 'retrying', next_attempt = ?, last_error = ? WHERE id IN ({_marks(c)})",
+                    [at, "the process sending it stopped before recording the result; sent again", *c]).rowcount
+                    for c in _chunks(ids))
+
+    @_writes
     def mark_deliveries(self, updates: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Update several deliveries in ONE transaction (a digest is sent, or fails, as a whole)."""
         with self.lock, self.db.atomic():
@@ -573,6 +696,7 @@ class Store:
                 "events": self.db.execute("SELECT COUNT(*) FROM events").fetchone()[0],
             }
 
+    @_writes
     def prune(self, older_than: str) -> int:
         """Delete non-relevant items fetched before `older_than`; never events or relevant items."""
         with self.lock, self.db.atomic():

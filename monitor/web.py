@@ -99,6 +99,8 @@ def _feed_status(s: "FeedState", enabled: bool, now: str, failing_after: int) ->
         if s.consecutive_errors >= failing_after:
             return "failing", "bad"
         return ("backoff", "warn") if s.next_poll and s.next_poll > now else ("error", "warn")
+    if s.error_reason == "flood":
+        return "flooded", "warn"
     if s.moved_to:
         return "moved", "warn"
     return ("not modified", "good") if s.last_status == 304 else ("ok", "good")
