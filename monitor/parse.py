@@ -39,6 +39,7 @@ from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from . import entries
 from .errors import FeedError
 from .models import Item
 
@@ -127,8 +128,17 @@ class PartialFeed(FeedError):
 
 def parse(feed_url: str, body: bytes, headers: dict[str, str] | None = None, base_url: str | None = None) -> tuple[str, list[Item]]:
     """Parse a feed body into (feed title, items). Raises FeedError when it is not a feed."""
+    title, items, _ = parse_new(feed_url, body, headers, base_url)
+    return title, items
+
+
+def parse_new(feed_url: str, body: bytes, headers: dict[str, str] | None = None, base_url: str | None = None,
+              known: frozenset[str] | None = None) -> tuple[str, list[Item], tuple[str, ...] | None]:
+    """As parse(), but with `known` (digests of entries seen in earlier polls, see entries.py) the
+    entries it names are skipped, not parsed: (title, items of the other entries, the digest of
+    every entry of this document, or None when the document was parsed whole, unsplit)."""
     try:
-        return _parse(feed_url, body, headers or {}, base_url)
+        return _parse(feed_url, body, headers or {}, base_url, known)
     except FeedError:
         raise
     except Exception as exc:  # RecursionError, MemoryError, a feedparser bug: one line, not a traceback
@@ -136,13 +146,14 @@ def parse(feed_url: str, body: bytes, headers: dict[str, str] | None = None, bas
         raise FeedError(feed_url, f"the parser failed on this body ({type(exc).__name__}: {str(exc)[:200]}). Hint: a malformed feed; if it opens fine elsewhere, please report it", reason="parser_failed") from exc
 
 
-def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | None) -> tuple[str, list[Item]]:
+def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | None,
+           known: frozenset[str] | None) -> tuple[str, list[Item], tuple[str, ...] | None]:
     if not body or not body.strip():
         raise FeedError(feed_url, "empty body: the server answered with nothing. Hint: check the URL", reason="empty")
     hdrs = {k.lower(): v for k, v in headers.items()}
     ctype = hdrs.get("content-type", "")
     if _is_json(body, ctype):
-        return parse_json_feed(feed_url, body)
+        return (*parse_json_feed(feed_url, body), None)
     body = _CHARREF.sub(_fix_charref, to_utf8(body, headers))
     shape = _scan(feed_url, body)
     if shape.cut is not None:
@@ -158,9 +169,17 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
     # document is parsed without it first, and again with it only when an entry's link or id
     # comes out relative, or when an xml:base may need it: the same result either way.
     needs_base = b"base=" in body
-    parsed = _feedparser(body, hdrs, location if needs_base else None)
-    if not needs_base and _relative_refs(parsed.entries, location):
-        parsed = _feedparser(body, hdrs, location)
+    split = None  # only the entries not seen before go to feedparser (entries.py), when that is safe
+    if known is not None and not needs_base and shape.cut is None and not shape.truncated:
+        split = entries.split(body)
+    digests = None
+    if split is not None:
+        doc, digests, fresh = split.subset(location, known or frozenset())
+        parsed = _read(doc, hdrs, location, needs_base)
+        if parsed.get("bozo") or len(parsed.entries) != fresh or not (parsed.entries or parsed.get("version")):
+            digests = None  # feedparser read the subset otherwise than expat did: the whole document then
+    if digests is None:
+        parsed = _read(body, hdrs, location, needs_base)
     if not parsed.entries and (not parsed.get("version") or (parsed.get("bozo") and not parsed.feed.get("title"))):
         raise _not_a_feed(feed_url, body, ctype, parsed.get("bozo_exception"))
     title = html_to_text(parsed.feed.get("title", ""))
@@ -170,7 +189,14 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
                    f"entries kept). Hint: a dropped connection or a half-written file; it will be retried")
         raise PartialFeed(feed_url, message, title, items, reason="truncated")
     items = [_item(feed_url, title, e) for e in parsed.entries]
-    return title, items
+    return title, items, digests
+
+
+def _read(body: bytes, headers: dict[str, str], location: str, needs_base: bool):  # type: ignore[no-untyped-def]
+    parsed = _feedparser(body, headers, location if needs_base else None)
+    if not needs_base and _relative_refs(parsed.entries, location):
+        parsed = _feedparser(body, headers, location)
+    return parsed
 
 
 def _feedparser(body: bytes, headers: dict[str, str], location: str | None):  # type: ignore[no-untyped-def]

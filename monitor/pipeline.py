@@ -166,12 +166,14 @@ class Pipeline:
             if got.body is None:
                 return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
                                   last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
-            args = (feed.url, got.body, got.headers, got.final_url or url)
-            title, items = self._parse_body(*args)
+            # entries already seen in the last document are not parsed again (entries.py)
+            known = frozenset((state.entry_digests or "").split())
+            args = (feed.url, got.body, got.headers, got.final_url or url, known)
+            title, items, digests = self._parse_body(*args)
             if title and not feed.title and title != state.title:
                 self.store.update_feed(feed.url, title=title)
-            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
-                              last_modified=got.last_modified, moved_to=moved, elapsed=got.elapsed), items
+            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag, last_modified=got.last_modified,
+                              moved_to=moved, elapsed=got.elapsed, digests=digests), items
         except parse.PartialFeed as exc:  # whole entries of a cut-short document: kept, failure reported
             return FeedResult(feed.url, got.status, tuple(exc.items), error=str(exc), moved_to=moved,
                               reason=exc.reason, elapsed=got.elapsed), list(exc.items)
@@ -179,12 +181,12 @@ class Pipeline:
             return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
                               retry_after=exc.retry_after, reason=exc.reason), []
 
-    def _parse_body(self, *args: object) -> tuple[str, list[Item]]:
+    def _parse_body(self, *args: object) -> tuple[str, list[Item], tuple[str, ...] | None]:
         if self.pool is None:
-            return parse.parse(*args)
+            return parse.parse_new(*args)
         pool = self.pool
         try:
-            return pool.submit(parse.parse, *args).result()
+            return pool.submit(parse.parse_new, *args).result()
         except BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool
             log.error("parse process died; starting a new pool feed=%s", args[0])
             with self.lock:
@@ -233,6 +235,8 @@ class Pipeline:
             cols["gone"] = 1
         if r.error is None:
             cols["next_poll"] = None
+            if not r.not_modified:  # stored with this poll's items: "seen" survives a restart
+                cols["entry_digests"] = " ".join(r.digests) if r.digests else None
             return cols
         errors = state.consecutive_errors + 1
         interval = self.cfg.interval(feed)

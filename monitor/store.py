@@ -30,7 +30,7 @@ import sqlite_utils
 
 from .models import Alert, FeedResult, Item, Match
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS feeds (
     gone INTEGER NOT NULL DEFAULT 0,
     moved_to TEXT,
     failing_alerted INTEGER NOT NULL DEFAULT 0,
-    last_duration REAL
+    last_duration REAL,
+    entry_digests TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
@@ -127,6 +128,8 @@ CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, state, sent_
 
 _MIGRATIONS: dict[int, str] = {
     # version -> SQL that brings version-1 to version. 1 is the initial schema above.
+    # 2: the digests of the entries of a feed's last document (entries.py), space-separated
+    2: "ALTER TABLE feeds ADD COLUMN entry_digests TEXT",
 }
 
 
@@ -162,6 +165,7 @@ class FeedState:
     moved_to: str | None = None
     failing_alerted: bool = False
     last_duration: float | None = None
+    entry_digests: str | None = None  # of the last document's entries, space-separated (entries.py)
 
 
 @dataclass
