@@ -70,30 +70,39 @@ def digest(entry: bytes, location: str) -> str:
     return h.hexdigest()
 
 
-def split(body: bytes) -> Split | None:
-    """The byte spans of the document's entries, or None when splitting it may change its items."""
+def split(body: bytes, max_entries: int, max_depth: int, max_elements: int, max_tag: int,
+          max_attributes: int) -> Split | None:
+    """The byte spans of the document's entries, or None when splitting it may change its items
+    or when the document passes one of parse.py's caps (parse.py then refuses it, whole)."""
     if _DOCTYPE.search(body):
         return None
     parser = expat.ParserCreate("utf-8", namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     spans: list[tuple[int, int]] = []
-    depth = 0
+    depth = elements = 0
     entry_depth = -1  # depth of the entries (all must be siblings), -1 until the first
     inside = 0  # depth of the entry we are in, 0 when outside one
     start = 0
     declares = False  # namespace declarations on the element about to start
 
     def on_start(name: str, attrs: dict) -> None:
-        nonlocal depth, entry_depth, inside, start, declares
+        nonlocal depth, elements, entry_depth, inside, start, declares
         depth += 1
-        scoped, declares = declares or any(a.startswith(_XML_NS) for a in attrs), False
-        if inside:
-            if scoped:
+        elements += 1
+        if depth > max_depth or elements > max_elements:
+            raise _Unsure
+        scoped = declares
+        if attrs:
+            if len(attrs) > max_attributes or sum(len(k) + len(v) for k, v in attrs.items()) > max_tag // 2:
                 raise _Unsure
+            scoped = scoped or any(a.startswith(_XML_NS) for a in attrs)
+        if scoped:
+            declares = False
+            if inside or name.rpartition(" ")[2] in _ENTRY_NAMES:
+                raise _Unsure
+        if inside or name.rpartition(" ")[2] not in _ENTRY_NAMES:
             return
-        if name.rpartition(" ")[2] not in _ENTRY_NAMES:
-            return
-        if scoped or entry_depth not in (-1, depth):
+        if entry_depth not in (-1, depth) or len(spans) >= max_entries:
             raise _Unsure
         entry_depth, inside, start = depth, depth, parser.CurrentByteIndex
         local = name.rpartition(" ")[2].encode()

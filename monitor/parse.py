@@ -106,6 +106,8 @@ MAX_ELEMENTS = 300_000  # ~10 s of feedparser time
 MAX_TAG = 65_536  # bytes in one start tag
 MAX_ATTRIBUTES = 512  # "=" in one start tag (2,000 attributes: 0.2 s; 8,000: 1.5 s)
 FUTURE_SLACK = timedelta(days=1)
+_CAPS = {"max_entries": MAX_ITEMS, "max_depth": MAX_DEPTH, "max_elements": MAX_ELEMENTS, "max_tag": MAX_TAG,
+         "max_attributes": MAX_ATTRIBUTES}
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 _TOKEN = re.compile(rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|<[!?][^<>]*>?|<(/?)([A-Za-z_][\w.:-]*)[^<>]*?(/?)>", re.S)
 _ENTRY = {b"item", b"entry"}
@@ -154,7 +156,14 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
     ctype = hdrs.get("content-type", "")
     if _is_json(body, ctype):
         return (*parse_json_feed(feed_url, body), None)
-    body = _CHARREF.sub(_fix_charref, to_utf8(body, headers))
+    raw, body = body, _CHARREF.sub(_fix_charref, to_utf8(body, headers))
+    location = base_url or feed_url
+    # Only the entries not seen before go to feedparser (entries.py), when splitting is safe;
+    # split() applies _scan's caps to the whole document, _scan then guards what feedparser reads.
+    split = entries.split(body, **_CAPS) if known is not None and b"base=" not in body else None
+    digests, fresh = None, 0
+    if split is not None:
+        body, digests, fresh = split.subset(location, known or frozenset())
     shape = _scan(feed_url, body)
     if shape.cut is not None:
         log.warning("feed cut feed=%s kept=%d reason=over MAX_ITEMS", feed_url, MAX_ITEMS)
@@ -163,23 +172,17 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
         raise FeedError(feed_url, "not a feed: the server sent an HTML page. Hint: find the page's RSS/Atom link and use that URL", reason="html")
     hdrs["content-type"] = "application/xml; charset=utf-8"
     hdrs.pop("content-location", None)  # the server's own, perhaps relative or hostile: not used
-    location = base_url or feed_url
     # Relative links and guids are resolved against the feed's address (Content-Location), which
     # costs feedparser a urljoin per element (~25% of its time). Most feeds have none, so the
     # document is parsed without it first, and again with it only when an entry's link or id
     # comes out relative, or when an xml:base may need it: the same result either way.
     needs_base = b"base=" in body
-    split = None  # only the entries not seen before go to feedparser (entries.py), when that is safe
-    if known is not None and not needs_base and shape.cut is None and not shape.truncated:
-        split = entries.split(body)
-    digests = None
-    if split is not None:
-        doc, digests, fresh = split.subset(location, known or frozenset())
-        parsed = _read(doc, hdrs, location, needs_base)
-        if parsed.get("bozo") or len(parsed.entries) != fresh or not (parsed.entries or parsed.get("version")):
-            digests = None  # feedparser read the subset otherwise than expat did: the whole document then
-    if digests is None:
-        parsed = _read(body, hdrs, location, needs_base)
+    parsed = _feedparser(body, hdrs, location if needs_base else None)
+    if not needs_base and _relative_refs(parsed.entries, location):
+        parsed = _feedparser(body, hdrs, location)
+    if digests is not None and (parsed.get("bozo") or len(parsed.entries) != fresh
+                                or not (parsed.entries or parsed.get("version"))):
+        return _parse(feed_url, raw, headers, base_url, None)  # read otherwise than expat did: whole, then
     if not parsed.entries and (not parsed.get("version") or (parsed.get("bozo") and not parsed.feed.get("title"))):
         raise _not_a_feed(feed_url, body, ctype, parsed.get("bozo_exception"))
     title = html_to_text(parsed.feed.get("title", ""))
@@ -190,13 +193,6 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
         raise PartialFeed(feed_url, message, title, items, reason="truncated")
     items = [_item(feed_url, title, e) for e in parsed.entries]
     return title, items, digests
-
-
-def _read(body: bytes, headers: dict[str, str], location: str, needs_base: bool):  # type: ignore[no-untyped-def]
-    parsed = _feedparser(body, headers, location if needs_base else None)
-    if not needs_base and _relative_refs(parsed.entries, location):
-        parsed = _feedparser(body, headers, location)
-    return parsed
 
 
 def _feedparser(body: bytes, headers: dict[str, str], location: str | None):  # type: ignore[no-untyped-def]

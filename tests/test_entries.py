@@ -100,7 +100,7 @@ def test_unseen_entries_parse_as_in_the_whole_document(name: str) -> None:
 
 
 def test_the_corpus_exercises_both_paths() -> None:
-    split = [n for n, d in DOCS.items() if entries.split(parse.to_utf8(d, {})) is not None]
+    split = [n for n, d in DOCS.items() if entries.split(parse.to_utf8(d, {}), **parse._CAPS) is not None]
     assert len(DOCS) >= 30
     assert len(split) >= 10 and len(split) < len(DOCS)
 
@@ -117,10 +117,45 @@ def test_the_corpus_exercises_both_paths() -> None:
     b'<rss><channel><item><dc:creator>x</dc:creator></item></channel></rss>',
 ])
 def test_unsure_documents_are_not_split(doc: bytes) -> None:
-    assert entries.split(doc) is None
+    assert entries.split(doc, **parse._CAPS) is None
 
 
 def test_digest_names_bytes_and_address() -> None:
     assert entries.digest(b"<item>1</item>", "https://a.org/") == entries.digest(b"<item>1</item>", "https://a.org/")
     assert entries.digest(b"<item>1</item>", "https://a.org/") != entries.digest(b"<item>2</item>", "https://a.org/")
     assert entries.digest(b"<item>1</item>", "https://a.org/") != entries.digest(b"<item>1</item>", "https://b.org/")
+
+
+def _rss(items: str, head: str = "") -> bytes:
+    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>{head}{items}</channel></rss>'.encode()
+
+
+def _items(n: int, extra: str = "") -> str:
+    return "".join(f"<item><guid>g{i}</guid><title>Title {i}</title>{extra if i == 1 else ''}</item>" for i in range(n))
+
+
+@pytest.mark.parametrize("doc", [
+    _rss(_items(3, "<x>" * 300 + "</x>" * 300)),  # nested past MAX_DEPTH inside an entry
+    _rss(_items(3, "<x " + " ".join(f'a{i}="1"' for i in range(600)) + "/>")),  # attribute flood
+    _rss(_items(3, '<x a="' + "y" * 70_000 + '"/>')),  # a tag past MAX_TAG
+    _rss(_items(parse.MAX_ITEMS + 5)),  # cut after MAX_ITEMS entries
+    _rss(_items(2)).removesuffix(b"</channel></rss>") + b"<item><guid>cut",  # cut short
+], ids=["deep", "attributes", "long-tag", "many-items", "truncated"])
+def test_caps_refuse_or_cut_as_for_the_whole_document(doc: bytes) -> None:
+    url = "https://feeds.example.org/feed.xml"
+    whole = _outcome(parse.parse, url, doc)
+    for known in (frozenset(), frozenset({entries.digest(b"<item><guid>g0</guid><title>Title 0</title></item>", url)})):
+        got = _outcome(parse.parse_new, url, doc, known=known)
+        if whole[0] == "error":
+            assert got == whole
+        else:
+            assert got[:2] == whole and got[2] is None
+
+
+def test_partial_feed_keeps_its_entries_with_known_digests() -> None:
+    doc = _rss(_items(2)).removesuffix(b"</channel></rss>") + b"<item><guid>cut"
+    with pytest.raises(parse.PartialFeed) as whole:
+        parse.parse("u", doc)
+    with pytest.raises(parse.PartialFeed) as new:
+        parse.parse_new("u", doc, known=frozenset({"x"}))
+    assert new.value.items == whole.value.items and len(whole.value.items) == 2
