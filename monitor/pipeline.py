@@ -15,25 +15,32 @@ document cut short still stores its whole entries (parse.PartialFeed) and counts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import multiprocessing
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import extract, match, metrics, notify, novelty, parse
+from typing import TYPE_CHECKING, Any
+
+from . import metrics, parse, worker
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
 from .models import Alert, FeedResult, FetchResult, Item
 from .store import FeedState, PollWrite, Store
 
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from . import novelty
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX = 24 * 3600.0
+PARSE_MEMORY = 320 << 20  # address space of one parse process (worker.init); idle, it uses ~40 MB
 
 
 @dataclass(frozen=True)
@@ -56,12 +63,24 @@ class Pipeline:
         self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
         self.lock = threading.Lock()
         self.processes = processes = s.parse_processes if parse_processes is None else parse_processes
-        self.pool = _process_pool(processes) if processes > 0 else None
+        self.pool: ProcessPoolExecutor | None = None  # started with the first body to parse
+        self._pool_lock = threading.Lock()
+        self._large = threading.Semaphore(1)  # bodies over worker.LARGE are parsed one at a time
         # threads that hand bodies to the pool and wait; with no pool they parse themselves, and
         # holding the GIL, one thread is all that can use (a second one only adds switching)
         self._parse_executor = ThreadPoolExecutor(max(1, processes * 2), thread_name_prefix="parse")
         store.sync_feeds((f.url, f.title) for f in cfg.feeds)
-        self.ledgers = self._load_ledgers()
+        # Built from the stored events when a poll first has new items, not at start: a `monitor
+        # check` that only gets 304s never reads them (nor imports matching and extraction).
+        self._ledgers: dict[str, novelty.Ledger] | None = None
+
+    @property
+    def ledgers(self) -> dict[str, novelty.Ledger]:
+        if self._ledgers is None:
+            from . import novelty
+
+            self._ledgers = {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}
+        return self._ledgers
 
     def close(self) -> None:
         self.fetcher.close()
@@ -76,10 +95,7 @@ class Pipeline:
             s = cfg.service
             self.fetcher.configure(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
             self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)
-            self.ledgers = self._load_ledgers()
-
-    def _load_ledgers(self) -> dict[str, novelty.Ledger]:
-        return {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}
+            self._ledgers = None
 
     # ------------------------------------------------------------ one feed
 
@@ -181,15 +197,24 @@ class Pipeline:
             return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
                               retry_after=exc.retry_after, reason=exc.reason), []
 
-    def _parse_body(self, *args: object) -> tuple[str, list[Item], tuple[str, ...] | None]:
-        if self.pool is None:
+    def _parse_body(self, *args: Any) -> tuple[str, list[Item], tuple[str, ...] | None]:
+        if self.processes <= 0:
             return parse.parse_new(*args)
-        pool = self.pool
+        from concurrent.futures.process import BrokenProcessPool
+
+        with self._pool_lock:
+            if self.pool is None:
+                self.pool = _process_pool(self.processes)
+            pool = self.pool
+        # At most one large body is in a parse process at a time: memory stays bounded by one
+        # large document (worker.py), however many the feeds send at once.
+        large = len(args[1]) >= worker.LARGE
         try:
-            return pool.submit(parse.parse_new, *args).result()
+            with self._large if large else contextlib.nullcontext():
+                return pool.submit(worker.parse, *args).result()
         except BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool
             log.error("parse process died; starting a new pool feed=%s", args[0])
-            with self.lock:
+            with self._pool_lock:
                 if self.pool is pool:
                     self.pool = _process_pool(self.processes)
             raise FeedError(str(args[0]), "the parser process died on this feed (out of memory?); "
@@ -201,11 +226,11 @@ class Pipeline:
             write = self._analyse(result, items)
             write.feed_update = self._feed_update(feed, state, result)
             write.alerts += self._health_alerts(state, result, write)
-            write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
+            write.deliveries = _route(write.alerts, self.cfg)
             try:
                 self.store.save_poll(write)
             except Exception:
-                self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
+                self._ledgers = None  # the ledger saw alerts the store did not keep: rebuilt from the store
                 raise
         summary = self._summary(result, write, time.monotonic() - start)
         _log_poll(summary, result.reason)
@@ -213,7 +238,9 @@ class Pipeline:
         return summary
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
-        write = PollWrite(result=result, items=self.store.unseen(items))
+        write = PollWrite(result=result, items=self.store.unseen(items) if items else [])
+        if write.items:  # imported on first use: a pass of 304s never needs them
+            from . import extract, match, novelty
         for item in write.items:
             for story in self.cfg.stories:
                 m = match.match(item, story)
@@ -247,6 +274,10 @@ class Pipeline:
         return cols
 
     def _health_alerts(self, state: FeedState, r: FeedResult, write: PollWrite) -> list[Alert]:
+        if r.error is None and not state.failing_alerted:
+            return []  # a healthy poll of a healthy feed: no alert (notify.feed_health_alert's rule)
+        from . import notify
+
         alert = notify.feed_health_alert(state, r, self.cfg.service.failing_after)
         if alert is None:
             return []
@@ -263,9 +294,22 @@ class Pipeline:
         return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error, duration)
 
 
+def _route(alerts: list[Alert], cfg: Config) -> list[tuple[str, str]]:
+    """(event key, target id) of every delivery the alerts make (notify imported only for alerts)."""
+    if not alerts:
+        return []
+    from . import notify
+
+    return [(a.key, t) for a in alerts for t in notify.route(a, cfg.notify.targets)]
+
+
 def _process_pool(processes: int) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # "spawn": the service has threads (scheduler, fetch loop); forking them is unsafe.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=worker.init, initargs=(PARSE_MEMORY,))
 
 
 def _log_poll(s: PollSummary, reason: str | None = None) -> None:

@@ -220,3 +220,22 @@ def test_a_schema_1_store_gains_the_entry_digests_column(tmp_path):
     store.update_feed("https://a.example.org/feed", entry_digests="d1 d2")
     assert store.feed("https://a.example.org/feed").entry_digests == "d1 d2"
     store.close()
+
+
+def test_a_parse_process_over_its_memory_cap_fails_that_feed_only(tmp_path, feed_server, monkeypatch):
+    from monitor import pipeline
+
+    monkeypatch.setattr(pipeline, "PARSE_MEMORY", 100 << 20)
+    para = "Officials said the talks would resume next week. " * 20
+    huge = rss(("h1", "Huge", para * (9_000_000 // len(para))))  # feedparser needs ~10x: over the cap
+    big = feed_server.set("/huge", huge)
+    good = feed_server.set("/good", FEED_V1)
+    cfg = config.load(make_config(tmp_path, [big, good]), tmp_path / "state")
+    pipe = Pipeline(cfg, Store(cfg.database), parse_processes=1)
+    try:
+        results = pipe.poll_many(list(cfg.feeds))
+        assert (results[0].status, pipe.store.feed(big).error_reason) == ("error", "parser_failed"), results[0]
+        assert "MemoryError" in results[0].error
+        assert (results[1].status, results[1].new_items) == ("ok", 2)
+    finally:
+        pipe.close()
