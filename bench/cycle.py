@@ -255,7 +255,7 @@ def part_stories(args: argparse.Namespace) -> dict:
                 relevant = 0
                 for item in items:
                     for story in stories:
-                        m = match.match(item, story)
+                        m = match.match(item, story, detail=False)
                         if m.relevant:
                             relevant += 1
                             extract.extract(item, m, story)
@@ -267,15 +267,23 @@ def part_stories(args: argparse.Namespace) -> dict:
 
 
 _SYLLABLES = ["ka", "ro", "vel", "min", "dra", "sol", "ten", "bar", "li", "mo", "zan", "ter", "vi", "nor",
-              "gal", "pe", "ush", "ko", "rin", "da", "sev", "ta", "lor", "in", "qu", "ez", "am", "bri"]
+              "gal", "pe", "ush", "ko", "rin", "da", "sev", "ta", "lor", "qu", "ez", "bri", "fen", "dov"]
+# words of other beats, for the common words of a generated story's terms (half of them)
+_BEATS = ["tariffs", "inflation", "exports", "budget", "strike", "wages", "pensions", "outbreak", "vaccine",
+          "hospital", "patients", "wildfire", "flooding", "drought", "emissions", "ballots", "turnout",
+          "candidates", "coalition", "verdict", "appeal", "prosecutors", "refugees", "border", "asylum",
+          "shipping", "pipeline", "reactor", "satellite", "launch", "earthquake", "aftershocks", "evacuation",
+          "merger", "shares", "investors", "bankruptcy", "subsidies", "harvest", "fisheries", "protesters",
+          "curfew", "hostages", "ceasefire", "negotiators", "summit", "embargo", "smuggling", "cartel", "hackers"]
 
 
 def generated_story(shipped: Path, k: int) -> str:
     """A variant of the shipped story for another subject: every capitalised word (names,
     places, countries, titles) in every term, alias and subject replaced by a made-up word,
     the same for the whole story (so "North Korean troops" becomes, say, "Velmin Korasol
-    troops" in its concepts, claims, figures and actors alike); common words kept, as stories
-    on one beat share them. Same shape, different vocabulary: what a second story costs."""
+    troops" in its concepts, claims, figures and actors alike), and half of its common words
+    by words of another beat (a newsroom's stories share some vocabulary, not all). Same
+    shape, different vocabulary: what one more story costs."""
     import random
     import re
     import tomllib
@@ -288,22 +296,26 @@ def generated_story(shipped: Path, k: int) -> str:
     def word(m: re.Match) -> str:
         w = m.group(0)
         if w not in words:
-            made = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
-            words[w] = made.capitalize() if not w.isupper() else made.upper()[:max(2, len(w))]
+            if w[0].isupper():
+                made = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3)))
+                words[w] = made.upper()[:max(3, len(w))] if w.isupper() else made.capitalize()
+            else:
+                plural = [b for b in _BEATS if b.endswith("s") == w.endswith("s")]  # plural_only terms end in s
+                words[w] = rng.choice(plural) if w.isascii() and len(w) > 3 and rng.random() < 0.5 else w
         return words[w]
 
-    def rename(value: object) -> object:
+    ids = ("id", "actor", "actors", "claim", "claims", "figure", "kind", "measure")
+
+    def rename(value: object, key: str = "") -> object:
         if isinstance(value, str):
-            return re.sub(r"\b[A-ZА-Я][\w'-]*", word, value)
+            return value if key in ids else re.sub(r"\b\w[\w'-]*", word, value)
         if isinstance(value, list):
-            return [rename(v) for v in value]
+            return [rename(v, key) for v in value]
         if isinstance(value, dict):
-            return {key: v if key in ("id", "actor", "actors", "claim", "figure", "kind", "measure") else rename(v)
-                    for key, v in value.items()}
+            return {name: rename(v, name) for name, v in value.items()}
         return value
 
-    doc = tomllib.loads(shipped.read_text())
-    doc = rename(doc)
+    doc = rename(tomllib.loads(shipped.read_text()))
     doc["id"] = f"bench-{k}"
     return tomlkit.dumps(doc)
 

@@ -243,7 +243,7 @@ class Pipeline:
             from . import extract, match, novelty
         for item in write.items:
             for story in self.cfg.stories:
-                m = match.match(item, story)
+                m = match.match(item, story, detail=False)
                 if not m.relevant:
                     continue
                 write.matches.setdefault(item.id, []).append(m)
