@@ -93,14 +93,17 @@ def _description(rng: random.Random, mention: bool, html: bool, link: str) -> st
     return "".join(parts)
 
 
-def feed_document(i: int, items: int, seed: int = 0, mention_rate: float = 0.03) -> bytes:
-    """Feed number `i`: RSS 2.0, or Atom for one feed in five; `items` entries, newest first."""
-    rng = random.Random(f"{seed}:{i}")
+def feed_document(i: int, items: int, seed: int = 0, mention_rate: float = 0.03, new: int = 0) -> bytes:
+    """Feed number `i`: RSS 2.0, or Atom for one feed in five; `items` entries, newest first.
+
+    With `new` = K, the same feed as a later poll sees it: K newer entries on top, the K oldest
+    gone, the other entries byte for byte as before (each entry is generated from its own seed)."""
     atom = i % 5 == 4
     host = f"https://news{i}.example.org"
     base = 1_730_000_000 - i * 37
     entries = []
-    for j in range(items):
+    for j in range(-new, items - new):
+        rng = random.Random(f"{seed}:{i}:{j}")
         mention = rng.random() < mention_rate
         link = f"{host}/{2024}/{10}/story-{i}-{j}"
         title = _headline(rng, mention)
@@ -128,15 +131,19 @@ def feed_document(i: int, items: int, seed: int = 0, mention_rate: float = 0.03)
     return (head + "\n".join(entries) + "</channel></rss>").encode()
 
 
-def generate(directory: Path, feeds: int, items: int, seed: int = 0) -> list[Path]:
-    """Write `feeds` documents into `directory` (kept if already there for the same arguments)."""
+def generate(directory: Path, feeds: int, items: int, seed: int = 0, new: int = 0) -> list[Path]:
+    """Write `feeds` documents into `directory` (kept if already there for the same arguments);
+    with `new` = K, also each feed's later version (K new entries) as `{i}.xml.next`, which
+    `serve` switches to on a request for /_next (and back on /_first)."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = directory / f".generated-{feeds}x{items}-{seed}"
+    stamp = directory / f".generated-{feeds}x{items}-{seed}-{new}"
     paths = [directory / f"{i}.xml" for i in range(feeds)]
     if stamp.exists() and all(p.exists() for p in paths):
         return paths
     for i, p in enumerate(paths):
         p.write_bytes(feed_document(i, items, seed))
+        if new:
+            p.with_name(p.name + ".next").write_bytes(feed_document(i, items, seed, new=new))
     stamp.write_text("ok\n")
     return paths
 
@@ -146,9 +153,16 @@ def generate(directory: Path, feeds: int, items: int, seed: int = 0) -> list[Pat
 
 def serve(directory: Path, max_requests: int, idle: float) -> None:
     """Serve every *.xml in `directory` at /NAME on 127.0.0.1 until a stop condition; print the port."""
-    bodies = {f"/{p.name}": p.read_bytes() for p in directory.glob("*.xml")}
-    meta = {path: (f'"{hashlib.sha1(b).hexdigest()[:16]}"', formatdate(1_730_000_000, usegmt=True))
-            for path, b in bodies.items()}
+    first = {f"/{p.name}": p.read_bytes() for p in directory.glob("*.xml")}
+    later = {f"/{p.name[:-5]}": p.read_bytes() for p in directory.glob("*.xml.next")}
+    later = {**first, **later}
+    bodies = first
+
+    def stamps(docs: dict[str, bytes], when: int) -> dict[str, tuple[str, str]]:
+        return {path: (f'"{hashlib.sha1(b).hexdigest()[:16]}"', formatdate(when, usegmt=True)) for path, b in docs.items()}
+
+    meta = first_meta = stamps(first, 1_730_000_000)
+    later_meta = stamps(later, 1_730_003_600)
     count = [0]
     last = [time.monotonic()]
     lock = threading.Lock()
@@ -162,9 +176,12 @@ def serve(directory: Path, max_requests: int, idle: float) -> None:
         disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
+            nonlocal bodies, meta
             with lock:
                 count[0] += 1
                 last[0] = time.monotonic()
+                if self.path in ("/_next", "/_first"):  # every feed switches to its later version, or back
+                    bodies, meta = (later, later_meta) if self.path == "/_next" else (first, first_meta)
             body = bodies.get(self.path.split("?", 1)[0])
             if body is None:
                 self.send_response(404)

@@ -36,11 +36,23 @@ def common(f: Callable) -> Callable:
 
 def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Config:
     """Load config (files, environment, notification targets) or exit 2, one line per problem."""
-    from .notify import load_checked
-
     try:
-        return load_checked(config_dir, state_dir)
+        cfg = config_mod.load(config_dir, state_dir)
+        if cfg.notify.targets:  # only Apprise can check them: imported only then (~0.1 s of start-up)
+            from .notify import check_targets
+
+            problems = check_targets(cfg)
+            if problems:
+                raise ConfigError(problems)
+        return cfg
     except ConfigError as exc:
+        if getattr(exc, "targets", None):  # the targets that did load are checked too: every problem in one run
+            from .notify import load_checked
+
+            try:
+                load_checked(config_dir, state_dir)
+            except ConfigError as every:
+                exc = every
         fail_config(exc)
 
 
@@ -75,6 +87,8 @@ def setup_logging(cfg: config_mod.Config | None, verbose: int, fmt: str = "text"
 
 
 def logs_secrets(cfg: config_mod.Config) -> list[str]:
+    if not cfg.notify.targets:
+        return list(cfg.secrets)
     from .notify import secret_values
 
     return [*cfg.secrets, *secret_values(cfg)]
@@ -107,7 +121,6 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
 
     Exits 1 only when every feed failed.
     """
-    from .notify import Notifier
     from .pipeline import Pipeline
 
     cfg = load_config(config_dir, state_dir)
@@ -119,7 +132,11 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
         summaries = pipeline.poll_many(feeds)
     finally:
         pipeline.close()
-    sent = Notifier(cfg, store).deliver_due(wait=30)  # wait for a running service's pass
+    sent: object = {}
+    if cfg.notify.targets or store.due_deliveries():  # else nothing to send (nor Apprise to import)
+        from .notify import Notifier
+
+        sent = Notifier(cfg, store).deliver_due(wait=30)  # wait for a running service's pass
     for s in summaries:
         detail = f"new={s.new_items} relevant={s.relevant} alerts={s.alerts}" if not s.error else s.error
         click.echo(f"{s.status:<12} {s.feed_url}  {detail}")

@@ -80,6 +80,7 @@ Speed (bench/match.py)
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -144,14 +145,21 @@ class CompiledStory:
     places: dict[tuple[int, tuple[str, ...]], tuple[float, int, bool]] = field(default_factory=dict)  # see _place
     nothing: Match | None = None  # the decision for an item with no hit at all
 
-    def openers(self, raw: list[str]) -> list[int]:
+    def openers(self, raw: list[str], unique: set[str] | None = None,
+                where: Callable[[], dict[str, list[int]]] | None = None) -> list[int]:
         """Positions of the raw words that open a candidate: set lookups on the raw words, so
-        the many fields with nothing of the story in them are dismissed before normalising."""
-        if not self.known.issuperset(raw):
+        the many fields with nothing of the story in them are dismissed before normalising
+        (`unique`: the set of `raw`, `where`: word -> positions, when the caller has them for
+        every story: each word is then looked up once, not once per occurrence)."""
+        words = raw if unique is None else unique
+        if not self.known.issuperset(words):
             self._learn(raw)
         opening = self.opening
-        if opening.isdisjoint(raw):
+        if opening.isdisjoint(words):
             return []
+        if unique is not None and where is not None:
+            index = where()
+            return sorted(i for word in opening.intersection(unique) for i in index[word])
         return [i for i, word in enumerate(raw) if word in opening]
 
     def _learn(self, raw: list[str]) -> None:
@@ -390,21 +398,73 @@ def _place(p: Phrase, ahead: list[str], fuzzy_min: float) -> tuple[float, int, b
 # ---------------------------------------------------------------- deciding
 
 
-def match(item: Item, story: Story) -> Match:
-    """Decide whether `item` belongs to `story`, and why (see the module docstring)."""
-    compiled = compile_story(story)
+class _Prepared(NamedTuple):
+    """An item's fields as every story reads them: plain text, raw words, the set of them, tokens,
+    and (built when a story first finds an opening word) where each word is."""
+
+    item: Item
+    texts: dict[str, str]
+    raws: dict[str, list[str]]
+    sets: dict[str, set[str]]
+    toks: dict[str, normalize.Tokens]
+    where: dict[str, dict[str, list[int]]]
+
+    def positions(self, name: str) -> dict[str, list[int]]:
+        found = self.where.get(name)
+        if found is None:
+            found = self.where[name] = defaultdict(list)
+            for i, word in enumerate(self.raws[name]):
+                found[word].append(i)
+        return found
+
+
+_last: list[_Prepared | None] = [None]  # the item matched last: the next story reuses its text work
+
+
+def _prepare(item: Item) -> _Prepared:
+    """Text work that does not depend on the story, done once per item however many stories
+    there are (callers match one item against every story in turn)."""
+    last = _last[0]
+    if last is not None and last.item is item:
+        return last
     texts = {"title": normalize.plain(item.title or ""), "text": normalize.plain(item.text or "")}
+    raws = {name: normalize.words(texts[name]) for name in _FIELDS}
+    prepared = _Prepared(item, texts, raws, {name: set(raws[name]) for name in _FIELDS},
+                         {name: normalize.tokens(texts[name], raws[name]) for name in _FIELDS}, {})
+    _last[0] = prepared  # one assignment: another thread sees the old or the new, both whole
+    return prepared
+
+
+def match(item: Item, story: Story, detail: bool = True) -> Match:
+    """Decide whether `item` belongs to `story`, and why (see the module docstring).
+
+    With detail=False (the pipeline, which keeps only relevant matches), an item that cannot be
+    relevant because a required concept has no hit in it gets the story's bare "not relevant"
+    decision, without its hits and score: the same verdict, computed for a fraction of the cost
+    when many stories share words with the news."""
+    compiled = compile_story(story)
+    prepared = _prepare(item)
+    texts = prepared.texts
     found: list[_Found] = []
     for name in _FIELDS:
-        raw = normalize.words(texts[name])
-        positions = compiled.openers(raw)
+        raw = prepared.raws[name]
+        positions = compiled.openers(raw, prepared.sets[name], lambda: prepared.positions(name))
         if positions:
-            found += _find(compiled, name, normalize.tokens(texts[name], raw), positions)
-    if not found:  # most news: the same empty decision every time
-        if compiled.nothing is None:
+            found += _find(compiled, name, prepared.toks[name], positions)
+    if not found or (not detail and not _required_present(compiled, found)):
+        if compiled.nothing is None:  # most news: the same empty decision every time
             compiled.nothing = _decide(compiled, [], texts)
         return compiled.nothing
     return _decide(compiled, found, texts)
+
+
+def _required_present(compiled: CompiledStory, found: list[_Found]) -> bool:
+    """Could `found` make the item relevant: a (non-singular) hit of every required concept?"""
+    required = {c.id for c in compiled.concepts if c.required}
+    if not required:
+        return True
+    present = {f.phrase.ref for f in found if f.phrase.kind == "concept" and not f.singular}
+    return required <= present
 
 
 def _hit(f: _Found, texts: dict[str, str], counted: bool = True, note: str = "") -> Hit:

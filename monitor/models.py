@@ -54,6 +54,7 @@ class FeedResult:
     retry_after: float | None = None  # seconds, from a 429/503 Retry-After
     reason: str | None = None  # short stable failure key: timeout, dns, http_404, ...
     elapsed: float = 0.0
+    digests: tuple[str, ...] | None = None  # every entry's digest when the body was split (entries.py)
 
 
 @dataclass(frozen=True)

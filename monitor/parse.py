@@ -51,6 +51,7 @@ from datetime import date, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from . import entries
 from .errors import FeedError
 from .models import Item
 
@@ -127,8 +128,12 @@ MAX_ELEMENTS = 300_000  # ~10 s of feedparser time
 MAX_TAG = 65_536  # bytes in one start tag
 MAX_ATTRIBUTES = 512  # "=" in one start tag (2,000 attributes: 0.2 s; 8,000: 1.5 s)
 FUTURE_SLACK = timedelta(days=1)
+_CAPS = {"max_entries": MAX_ITEMS, "max_depth": MAX_DEPTH, "max_elements": MAX_ELEMENTS, "max_tag": MAX_TAG,
+         "max_attributes": MAX_ATTRIBUTES}
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
-_TOKEN = re.compile(rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|<[!?][^<>]*>?|<(/?)([A-Za-z_][\w.:-]*)[^<>]*?(/?)>", re.S)
+# greedy inside a tag ([^<>]*, self-closing read from the match's end): a lazy one keeps a
+# backtracking record per byte, 150 MB for a 6 MB tag
+_TOKEN = re.compile(rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|<[!?][^<>]*>?|<(/?)([A-Za-z_][\w.:-]*)[^<>]*>", re.S)
 _ENTRY = {b"item", b"entry"}
 _VOID = {b"br", b"img", b"hr", b"meta", b"input", b"wbr", b"col", b"area", b"base", b"embed", b"param", b"source", b"track"}
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
@@ -149,8 +154,17 @@ class PartialFeed(FeedError):
 
 def parse(feed_url: str, body: bytes, headers: dict[str, str] | None = None, base_url: str | None = None) -> tuple[str, list[Item]]:
     """Parse a feed body into (feed title, items). Raises FeedError when it is not a feed."""
+    title, items, _ = parse_new(feed_url, body, headers, base_url)
+    return title, items
+
+
+def parse_new(feed_url: str, body: bytes, headers: dict[str, str] | None = None, base_url: str | None = None,
+              known: frozenset[str] | None = None) -> tuple[str, list[Item], tuple[str, ...] | None]:
+    """As parse(), but with `known` (digests of entries seen in earlier polls, see entries.py) the
+    entries it names are skipped, not parsed: (title, items of the other entries, the digest of
+    every entry of this document, or None when the document was parsed whole, unsplit)."""
     try:
-        return _parse(feed_url, body, headers or {}, base_url)
+        return _parse(feed_url, body, headers or {}, base_url, known)
     except FeedError:
         raise
     except Exception as exc:  # RecursionError, MemoryError, a feedparser bug: one line, not a traceback
@@ -158,14 +172,23 @@ def parse(feed_url: str, body: bytes, headers: dict[str, str] | None = None, bas
         raise FeedError(feed_url, f"the parser failed on this body ({type(exc).__name__}: {str(exc)[:200]}). Hint: a malformed feed; if it opens fine elsewhere, please report it", reason="parser_failed") from exc
 
 
-def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | None) -> tuple[str, list[Item]]:
+def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | None,
+           known: frozenset[str] | None) -> tuple[str, list[Item], tuple[str, ...] | None]:
     if not body or not body.strip():
         raise FeedError(feed_url, "empty body: the server answered with nothing. Hint: check the URL", reason="empty")
     hdrs = {k.lower(): v for k, v in headers.items()}
     ctype = hdrs.get("content-type", "")
     if _is_json(body, ctype):
-        return parse_json_feed(feed_url, body)
-    body = _drop_declarations(feed_url, _CHARREF.sub(_fix_charref, to_utf8(body, headers)))
+        return (*parse_json_feed(feed_url, body), None)
+    raw, body = body, _CHARREF.sub(_fix_charref, to_utf8(body, headers))
+    location = base_url or feed_url
+    # Only the entries not seen before go to feedparser (entries.py), when splitting is safe;
+    # split() applies _scan's caps to the whole document, _scan then guards what feedparser reads.
+    split = entries.split(body, **_CAPS) if known is not None and b"base=" not in body else None
+    digests, fresh = None, 0
+    if split is not None:
+        body, digests, fresh = split.subset(location, known or frozenset())
+    body = _drop_declarations(feed_url, body)  # a split body has none: split() refuses a DOCTYPE
     shape = _scan(feed_url, body)
     if shape.cut is not None:
         log.warning("feed cut feed=%s kept=%d reason=over MAX_ITEMS", feed_url, MAX_ITEMS)
@@ -179,7 +202,6 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
         raise FeedError(feed_url, "not a feed: the server sent an HTML page. Hint: find the page's RSS/Atom link and use that URL", reason="html")
     hdrs["content-type"] = "application/xml; charset=utf-8"
     hdrs.pop("content-location", None)  # the server's own, perhaps relative or hostile: not used
-    location = base_url or feed_url
     # Relative links and guids are resolved against the feed's address (Content-Location), which
     # costs feedparser a urljoin per element (~25% of its time). Most feeds have none, so the
     # document is parsed without it first, and again with it only when an entry's link or id
@@ -188,6 +210,9 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
     parsed = _feedparser(body, hdrs, location if needs_base else None)
     if not needs_base and _relative_refs(parsed.entries, location):
         parsed = _feedparser(body, hdrs, location)
+    if digests is not None and (parsed.get("bozo") or len(parsed.entries) != fresh
+                                or not (parsed.entries or parsed.get("version"))):
+        return _parse(feed_url, raw, headers, base_url, None)  # read otherwise than expat did: whole, then
     if not parsed.entries and (not parsed.get("version") or (parsed.get("bozo") and not parsed.feed.get("title"))):
         raise _not_a_feed(feed_url, body, ctype, parsed.get("bozo_exception"))
     title = html_to_text(parsed.feed.get("title", ""))
@@ -197,7 +222,7 @@ def _parse(feed_url: str, body: bytes, headers: dict[str, str], base_url: str | 
                    f"entries kept). Hint: a dropped connection or a half-written file; it will be retried")
         raise PartialFeed(feed_url, message, title, items, reason="truncated")
     items = _distinct_ids(feed_url, [_item(feed_url, title, e) for e in parsed.entries])
-    return title, items
+    return title, items, digests
 
 
 def _feedparser(body: bytes, headers: dict[str, str], location: str | None):  # type: ignore[no-untyped-def]
@@ -293,7 +318,7 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
                 if depth <= skip[1]:  # the entry closed: cut it out, carry on after it
                     shape.drops.append((skip[0], m.end()))
                     skip = None
-            elif not (m.group(3) or name.lower() in _VOID):
+            elif not (m.group(0).endswith(b"/>") or name.lower() in _VOID):
                 depth += 1
             continue
         if name is None:  # comment, CDATA, declaration or processing instruction
@@ -321,7 +346,7 @@ def _scan(feed_url: str, body: bytes) -> _Shape:
             raise FeedError(feed_url, f"refused: a <{name.decode('ascii', 'replace')[:40]}> tag of {len(m.group(0)):,} bytes / {m.group(0).count(b'='):,} attributes (a parser attack?). Hint: this is not a normal feed", reason="too_complex")
         if elements > MAX_ELEMENTS:
             raise FeedError(feed_url, f"refused: over {MAX_ELEMENTS:,} XML elements (a parser attack?). Hint: this is not a normal feed", reason="too_large")
-        if m.group(3) or name in _VOID:
+        if m.group(0).endswith(b"/>") or name in _VOID:
             continue
         stack.append(name)
         starts.append(m.start())
@@ -542,14 +567,14 @@ class _Collect(logging.Handler):
 
 
 def parse_in_worker(*args: object) -> tuple[object, list[logging.LogRecord]]:
-    """`parse` in a parse process: (its result, or the FeedError it raised; the warnings it logged),
+    """`parse_new` in a parse process: (its result, or the FeedError it raised; the warnings it logged),
     so that the service logs them through its own handlers (format, redaction), and once."""
     records: list[logging.LogRecord] = []
     handler, propagate = _Collect(records), log.propagate
     log.addHandler(handler)
     log.propagate = False
     try:
-        out: object = parse(*args)  # type: ignore[arg-type]
+        out: object = parse_new(*args)  # type: ignore[arg-type]
     except FeedError as exc:
         out = exc
     finally:

@@ -15,25 +15,33 @@ document cut short still stores its whole entries (parse.PartialFeed) and counts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import extract, match, metrics, notify, novelty, parse, workers
+from typing import TYPE_CHECKING, Any
+
+from . import metrics, parse, workers
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
 from .models import Alert, FeedResult, FetchResult, Item
 from .store import FeedState, PollWrite, StaleLedger, Store
 
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from . import novelty
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_MAX = 24 * 3600.0
 STALE_RETRIES = 3  # polls decided again when another process stored events in between (then stored as is)
+PARSE_MEMORY = 320 << 20  # address space of one parse process (workers.py); idle, it uses ~40 MB
 
 
 @dataclass(frozen=True)
@@ -56,12 +64,23 @@ class Pipeline:
         self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
         self.lock = threading.Lock()
         self.processes = processes = s.parse_processes if parse_processes is None else parse_processes
-        self.pool = _process_pool(processes) if processes > 0 else None
+        self.pool: ProcessPoolExecutor | None = None  # started with the first body to parse
+        self._pool_lock = threading.Lock()
+        self._large = threading.Semaphore(1)  # bodies over workers.LARGE are parsed one at a time
         # threads that hand bodies to the pool and wait; with no pool they parse themselves, and
         # holding the GIL, one thread is all that can use (a second one only adds switching)
         self._parse_executor = ThreadPoolExecutor(max(1, processes * 2), thread_name_prefix="parse")
         store.sync_feeds((f.url, f.title) for f in cfg.feeds)
-        self.ledgers = self._load_ledgers()
+        # Built from the stored events when a poll first has new items, not at start: a `monitor
+        # check` that only gets 304s never reads them (nor imports matching and extraction).
+        self._ledgers: dict[str, novelty.Ledger] | None = None
+        self.events_mark: int | None = None  # the newest stored event the ledgers know of
+
+    @property
+    def ledgers(self) -> dict[str, novelty.Ledger]:
+        if self._ledgers is None:
+            self._ledgers = self._load_ledgers()
+        return self._ledgers
 
     def close(self) -> None:
         self.fetcher.close()
@@ -75,16 +94,20 @@ class Pipeline:
             self.cfg = cfg
             s = cfg.service
             self.fetcher.configure(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
-            self.ledgers = self._load_ledgers()
+            self._ledgers = None  # rebuilt for the new stories when a poll next needs them
             self.store.sync_feeds((f.url, f.title) for f in cfg.feeds)  # last: it may fail (StoreError)
 
     def _load_ledgers(self) -> dict[str, novelty.Ledger]:
+        from . import novelty
+
         self.events_mark = self.store.events_mark()  # before reading: what comes after is learnt later
         return {s.id: novelty.Ledger.from_alerts(s, self.store.alerts(s.id)) for s in self.cfg.stories}
 
     def _catch_up(self) -> None:
         """Learn the events another process (`monitor check` beside `monitor run`) stored since:
         the store, not this process's memory, judges what is new. One indexed query per poll."""
+        if self._ledgers is None:  # not built yet: built from the store when first needed
+            return
         for alert in self.store.alerts_after(self.events_mark):
             if alert.story in self.ledgers:
                 self.ledgers[alert.story].learn(alert)
@@ -175,12 +198,14 @@ class Pipeline:
             if got.body is None:
                 return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
                                   last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
-            args = (feed.url, got.body, got.headers, got.final_url or url)
-            title, items = self._parse_body(*args)
+            # entries already seen in the last document are not parsed again (entries.py)
+            known = frozenset((state.entry_digests or "").split())
+            args = (feed.url, got.body, got.headers, got.final_url or url, known)
+            title, items, digests = self._parse_body(*args)
             if title and not feed.title and title != state.title:
                 self.store.update_feed(feed.url, title=title)
-            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag,
-                              last_modified=got.last_modified, moved_to=moved, elapsed=got.elapsed), items
+            return FeedResult(feed.url, got.status, tuple(items), etag=got.etag, last_modified=got.last_modified,
+                              moved_to=moved, elapsed=got.elapsed, digests=digests), items
         except parse.PartialFeed as exc:  # whole entries of a cut-short document: kept, failure reported
             return FeedResult(feed.url, got.status, tuple(exc.items), error=str(exc), moved_to=moved,
                               reason=exc.reason, elapsed=got.elapsed), list(exc.items)
@@ -188,15 +213,24 @@ class Pipeline:
             return FeedResult(feed.url, exc.status, error=str(exc), gone=exc.reason == "gone",
                               retry_after=exc.retry_after, reason=exc.reason), []
 
-    def _parse_body(self, *args: object) -> tuple[str, list[Item]]:
-        if self.pool is None:
-            return parse.parse(*args)
-        pool = self.pool
+    def _parse_body(self, *args: Any) -> tuple[str, list[Item], tuple[str, ...] | None]:
+        if self.processes <= 0:
+            return parse.parse_new(*args)
+        from concurrent.futures.process import BrokenProcessPool
+
+        with self._pool_lock:
+            if self.pool is None:
+                self.pool = _process_pool(self.processes)
+            pool = self.pool
+        # At most one large body is in a parse process at a time: memory stays bounded by one
+        # large document (workers.py), however many the feeds send at once.
+        large = len(args[1]) >= workers.LARGE
         try:
-            out, warnings = pool.submit(parse.parse_in_worker, *args).result()
+            with self._large if large else contextlib.nullcontext():
+                out, warnings = pool.submit(workers.parse, *args).result()
         except BrokenProcessPool:  # a worker died (killed, out of memory): start a new pool
             log.error("parse process died; starting a new pool feed=%s", args[0])
-            with self.lock:
+            with self._pool_lock:
                 if self.pool is pool:
                     self.pool = _process_pool(self.processes)
             raise FeedError(str(args[0]), "the parser process died on this feed (out of memory?); "
@@ -215,15 +249,15 @@ class Pipeline:
                 write.feed_update = self._feed_update(feed, state, result)
                 write.alerts += self._health_alerts(state, result, write)
                 write.alerts += self._flood_alerts(state, write)
-                write.deliveries = [(a.key, t) for a in write.alerts for t in notify.route(a, self.cfg.notify.targets)]
+                write.deliveries = _route(write.alerts, self.cfg)
                 write.events_mark = self.events_mark if attempt < STALE_RETRIES else None
                 try:
                     self.events_mark = self.store.save_poll(write)
                     break
                 except StaleLedger:  # another process stored events meanwhile: decide again knowing them
-                    self.ledgers = self._load_ledgers()
+                    self._ledgers = None
                 except Exception:
-                    self.ledgers = self._load_ledgers()  # the ledger saw alerts the store did not keep
+                    self._ledgers = None  # the ledger saw alerts the store did not keep: rebuilt from the store
                     raise
         summary = self._summary(result, write, time.monotonic() - start)
         _log_poll(summary, result.reason or ("flood" if write.flood else None))
@@ -232,17 +266,20 @@ class Pipeline:
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
         s = self.cfg.service
-        unseen = self.store.unseen(items)
+        unseen = self.store.unseen(items) if items else []
         write = PollWrite(result=result, items=unseen[:s.max_new_items])
-        flood, unjudged = [], 0
+        flood: list[str] = []
+        unjudged = 0
         if len(items) >= parse.MAX_ITEMS:
             flood.append(f"the document has {parse.MAX_ITEMS:,} entries or more; only the first {parse.MAX_ITEMS:,} are read")
         if len(unseen) > s.max_new_items:
             flood.append(f"{len(unseen):,} new items, {s.max_new_items:,} stored (service.max_new_items), "
                          "the rest at the next polls")
+        if write.items:  # imported on first use: a pass of 304s never needs them
+            from . import extract, match, novelty
         for item in write.items:
             for story in self.cfg.stories:
-                m = match.match(item, story)
+                m = match.match(item, story, detail=False)
                 if not m.relevant:
                     continue
                 write.matches.setdefault(item.id, []).append(m)
@@ -267,7 +304,11 @@ class Pipeline:
         if write.result.error is None:  # an error's own message wins
             write.feed_update.update(error_reason="flood", last_error=write.flood)
         if "max_new_items" in write.flood:  # keep the old validators: no 304 next time
-            write.feed_update.update(etag=state.etag, last_modified=state.last_modified)
+            # nor the entries' digests: the held-back entries must be parsed again (entries.py)
+            write.feed_update.update(etag=state.etag, last_modified=state.last_modified,
+                                     entry_digests=state.entry_digests)
+        from . import notify
+
         alert = notify.feed_flood_alert(state, write.result.feed_url, write.flood)
         return [alert] if alert else []
 
@@ -280,6 +321,8 @@ class Pipeline:
             cols["gone"] = 1
         if r.error is None:
             cols["next_poll"] = None
+            if not r.not_modified:  # stored with this poll's items: "seen" survives a restart
+                cols["entry_digests"] = " ".join(r.digests) if r.digests else None
             return cols
         errors = state.consecutive_errors + 1
         interval = self.cfg.interval(feed)
@@ -290,6 +333,10 @@ class Pipeline:
         return cols
 
     def _health_alerts(self, state: FeedState, r: FeedResult, write: PollWrite) -> list[Alert]:
+        if r.error is None and not state.failing_alerted:
+            return []  # a healthy poll of a healthy feed: no alert (notify.feed_health_alert's rule)
+        from . import notify
+
         alert = notify.feed_health_alert(state, r, self.cfg.service.failing_after)
         if alert is None:
             return []
@@ -308,8 +355,17 @@ class Pipeline:
         return PollSummary(r.feed_url, status, len(w.items), len(w.matches), story_alerts, r.error or w.flood, duration)
 
 
+def _route(alerts: list[Alert], cfg: Config) -> list[tuple[str, str]]:
+    """(event key, target id) of every delivery the alerts make (notify imported only for alerts)."""
+    if not alerts:
+        return []
+    from . import notify
+
+    return [(a.key, t) for a in alerts for t in notify.route(a, cfg.notify.targets)]
+
+
 def _process_pool(processes: int) -> ProcessPoolExecutor:
-    return workers.process_pool(processes)  # spawned; ignore Ctrl-C, exit when we die
+    return workers.process_pool(processes, PARSE_MEMORY)  # spawned; ignore Ctrl-C, exit when we die, capped
 
 
 def _log_poll(s: PollSummary, reason: str | None = None) -> None:

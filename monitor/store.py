@@ -34,7 +34,7 @@ import sqlite_utils
 from .errors import StoreError
 from .models import Alert, FeedResult, Item, Match
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS feeds (
     gone INTEGER NOT NULL DEFAULT 0,
     moved_to TEXT,
     failing_alerted INTEGER NOT NULL DEFAULT 0,
-    last_duration REAL
+    last_duration REAL,
+    entry_digests TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
@@ -131,6 +132,8 @@ CREATE INDEX IF NOT EXISTS deliveries_target ON deliveries (target, state, sent_
 
 _MIGRATIONS: dict[int, str] = {
     # version -> SQL that brings version-1 to version. 1 is the initial schema above.
+    # 2: the digests of the entries of a feed's last document (entries.py), space-separated
+    2: "ALTER TABLE feeds ADD COLUMN entry_digests TEXT",
 }
 
 
@@ -218,6 +221,7 @@ class FeedState:
     moved_to: str | None = None
     failing_alerted: bool = False
     last_duration: float | None = None
+    entry_digests: str | None = None  # of the last document's entries, space-separated (entries.py)
 
 
 @dataclass

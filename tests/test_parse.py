@@ -196,7 +196,7 @@ def test_warnings_from_a_parse_process_are_logged_by_the_service_once(caplog):
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool, \
             caplog.at_level("WARNING", logger="monitor.parse"):
         for _ in range(2):
-            (title, items), records = pool.submit(parse_mod.parse_in_worker, "http://worker.example/rss", body).result()
+            (title, items, _), records = pool.submit(parse_mod.parse_in_worker, "http://worker.example/rss", body).result()
             parse_mod.replay(records)
         error, records = pool.submit(parse_mod.parse_in_worker, "http://worker.example/rss", b"<html></html>").result()
     assert len(items) == 2 and isinstance(error, FeedError)

@@ -184,3 +184,58 @@ def test_a_dead_parse_process_fails_that_feed_and_a_new_pool_serves_the_next(tmp
         assert pipe.poll(cfg.feeds[0], force=True).new_items == 1
     finally:
         pipe.close()
+
+
+def test_entries_seen_in_the_last_document_are_not_parsed_again_even_after_a_restart(tmp_path, feed_server):
+    url = feed_server.set("/feed", FEED_V1)
+    cfg, store, pipe = open_pipeline(tmp_path, [url])
+    assert pipe.poll(cfg.feeds[0]).new_items == 2
+    assert len(store.feed(url).entry_digests.split()) == 2
+    pipe.close()
+    store.db.execute("DELETE FROM items")  # were the old entries parsed, they would be stored again
+    store.db.conn.commit()
+    store.close()
+    cfg = config.load(cfg.config_dir, cfg.state_dir)  # a restart: what was seen comes from the store
+    store = Store(cfg.database)
+    pipe = Pipeline(cfg, store)
+    feed_server.set("/feed", FEED_V2)
+    second = pipe.poll(cfg.feeds[0])
+    assert second.new_items == 1
+    assert titles(store) == ["Third story"]
+    assert len(store.feed(url).entry_digests.split()) == 3
+    pipe.close()
+
+
+def test_a_schema_1_store_gains_the_entry_digests_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE feeds DROP COLUMN entry_digests")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    store.update_feed("https://a.example.org/feed", entry_digests="d1 d2")
+    assert store.feed("https://a.example.org/feed").entry_digests == "d1 d2"
+    store.close()
+
+
+def test_a_parse_process_over_its_memory_cap_fails_that_feed_only(tmp_path, feed_server, monkeypatch):
+    from monitor import pipeline
+
+    monkeypatch.setattr(pipeline, "PARSE_MEMORY", 100 << 20)
+    para = "Officials said the talks would resume next week. " * 20
+    huge = rss(("h1", "Huge", para * (9_000_000 // len(para))))  # feedparser needs ~10x: over the cap
+    big = feed_server.set("/huge", huge)
+    good = feed_server.set("/good", FEED_V1)
+    cfg = config.load(make_config(tmp_path, [big, good]), tmp_path / "state")
+    pipe = Pipeline(cfg, Store(cfg.database), parse_processes=1)
+    try:
+        results = pipe.poll_many(list(cfg.feeds))
+        assert (results[0].status, pipe.store.feed(big).error_reason) == ("error", "parser_failed"), results[0]
+        assert "MemoryError" in results[0].error
+        assert (results[1].status, results[1].new_items) == ("ok", 2)
+    finally:
+        pipe.close()
