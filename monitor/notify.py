@@ -122,7 +122,7 @@ def check_targets(config: Config) -> list[str]:
     """One problem per unusable target (for `monitor validate`): bad Apprise URL, duplicate name."""
     problems: list[str] = []
     seen: set[str] = set()
-    for i, t in enumerate(config.notify.targets):
+    for i, t in zip(config.target_positions(), config.notify.targets):  # positions in the file
         tid = target_id(t)
         where = tid if tid.startswith("MONITOR_NOTIFY_URLS[") else f"{config.config_dir / SERVICE_FILE}: notify.targets[{i}]"
         if apprise.Apprise.instantiate(t.url) is None:

@@ -14,9 +14,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
+import os
 import random
 import signal
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -49,15 +53,38 @@ def heartbeat_path(cfg: Config) -> Path:
 
 
 def health(cfg: Config) -> str | None:
-    """None when a service on this state dir beat recently, else the reason."""
+    """None when a service on this state dir beat recently, else the reason.
+
+    The heartbeat file holds "TIME PID HOST"; a clean stop removes it. A stale one whose
+    process is gone (same host) means "not running"; only a live process that stopped beating
+    is "stuck"."""
+    path = heartbeat_path(cfg)
     try:
-        beat = datetime.fromisoformat(heartbeat_path(cfg).read_text().strip())
-    except (OSError, ValueError):
-        return f"no heartbeat in {heartbeat_path(cfg)}: is `monitor run` running on this state dir?"
+        parts = path.read_text().split()
+        beat = datetime.fromisoformat(parts[0])
+    except FileNotFoundError:
+        return f"not running: no heartbeat in {path}. Hint: start `monitor run` on this state dir"
+    except (OSError, ValueError, IndexError) as exc:
+        return f"not running: cannot read the heartbeat {path}: {getattr(exc, 'strerror', None) or exc}"
     age = (datetime.now(timezone.utc) - beat).total_seconds()
+    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    here = len(parts) > 2 and parts[2] == socket.gethostname()
+    if pid is not None and here and not _alive(pid):
+        return f"not running: process {pid} that wrote {path} is gone (last heartbeat {age:.0f}s ago)"
     if age > HEARTBEAT_STALE:
-        return f"last heartbeat {age:.0f}s ago (scheduler stuck or store not writable)"
+        who = f"process {pid} " if pid is not None and here else ""
+        return f"last heartbeat {age:.0f}s ago: the service {who}is stuck or its store is not writable"
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class Service:
@@ -69,8 +96,12 @@ class Service:
         self.store = Store(cfg.database)
         self.pipeline = Pipeline(cfg, self.store)
         self.notifier = Notifier(cfg, self.store)
+        # Feed polls run on their own pool of `workers` threads (resized on reload); delivery,
+        # the config watcher and pruning on "default", so slow feeds never hold them up.
+        self.polls = ThreadPoolExecutor(cfg.service.workers)
+        self.polls_alias = "polls"
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(cfg.service.workers)},
+            executors={"default": ThreadPoolExecutor(3), self.polls_alias: self.polls},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=timezone.utc,
         )
@@ -113,7 +144,7 @@ class Service:
             return
         self.heartbeat = now
         if self.alive() is None:
-            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds"))
+            heartbeat_path(self.cfg).write_text(f"{now.isoformat(timespec='seconds')} {os.getpid()} {socket.gethostname()}")
 
     def stop(self) -> None:
         log.info("service stopping")
@@ -121,6 +152,8 @@ class Service:
         if self.web is not None:
             self.web.stop()
         self.pipeline.close()
+        with contextlib.suppress(OSError):  # `monitor health` then says "not running", not "stuck"
+            heartbeat_path(self.cfg).unlink(missing_ok=True)
         log.info("service stopped")
 
     def _web_server(self) -> "WebServer":
@@ -142,7 +175,7 @@ class Service:
             return
         jitter = self.cfg.service.jitter
         first = datetime.now(timezone.utc) + timedelta(seconds=random.uniform(0, min(jitter, 5)))
-        self.scheduler.add_job(self._poll, "interval", args=[feed.url], id=f"feed:{feed.url}",
+        self.scheduler.add_job(self._poll, "interval", args=[feed.url], id=f"feed:{feed.url}", executor=self.polls_alias,
                                seconds=self.cfg.interval(feed), jitter=jitter or None,
                                next_run_time=first, replace_existing=True)
 
@@ -183,6 +216,10 @@ class Service:
 
     def _adopt(self, new: Config) -> None:
         old = {f.url: (f, self.cfg.interval(f)) for f in self.cfg.feeds}
+        if new.service.workers != self.cfg.service.workers:
+            self._resize_polls(new.service.workers)
+        if new.web != self.cfg.web:
+            log.warning("config web.listen changed: restart the service to apply it")
         self.cfg = new
         self.pipeline.reconfigure(new)
         self.notifier.reconfigure(new)
@@ -196,6 +233,22 @@ class Service:
                 self._schedule(feed)
         log.info("config reloaded feeds=%d stories=%d targets=%d",
                  len(new.feeds), len(new.stories), len(new.notify.targets))
+
+
+    _pools = itertools.count(1)
+
+    def _resize_polls(self, workers: int) -> None:
+        """A new pool of `workers` threads for the feed jobs; the old one lets its running polls
+        finish (APScheduler cannot resize a pool in place)."""
+        old, old_alias = self.polls, self.polls_alias
+        self.polls, self.polls_alias = ThreadPoolExecutor(workers), f"polls-{next(self._pools)}"
+        self.scheduler.add_executor(self.polls, self.polls_alias)
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("feed:"):
+                job.modify(executor=self.polls_alias)
+        self.scheduler.remove_executor(old_alias, shutdown=False)
+        old.shutdown(wait=False)
+        log.info("config workers applied workers=%d", workers)
 
 
 def _stamp(directory: Path) -> tuple:
