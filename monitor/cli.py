@@ -251,10 +251,10 @@ def _feed_report(store: "Store", cfg: config_mod.Config | None) -> list[dict]:
     now = datetime.now(timezone.utc)
     states = {f.url: f for f in store.feeds()}
     feeds = list(cfg.feeds) if cfg else [config_mod.Feed(url=u) for u in states]
+    failing_after = cfg.service.failing_after if cfg else config_mod.Service.model_fields["failing_after"].default
     out = []
     for feed in feeds:
         st = states.get(feed.url) or FeedState(url=feed.url)
-        failing_after = cfg.service.failing_after if cfg else config_mod.Service.model_fields["failing_after"].default
         health, _ = _feed_status(st, feed.enabled, now.isoformat(timespec="seconds"), failing_after)
         due = None
         if feed.enabled and not st.gone:
@@ -272,7 +272,7 @@ def _print_feed_table(feeds: list[dict]) -> None:
     import textwrap
 
     width = max(60, shutil.get_terminal_size((100, 24)).columns)
-    click.echo(f"{'FEED':<30} {'STATUS':<12} {'LAST POLL':<11} {'NEXT POLL':<11} {'HTTP':>4} {'ITEMS':>6} {'ERRS':>4}")
+    click.echo(f"{'FEED':<30} {'STATUS':<12} {'LAST (UTC)':<11} {'NEXT (UTC)':<11} {'HTTP':>4} {'ITEMS':>6} {'ERRS':>4}")
     for f in feeds:
         title = textwrap.shorten(f["title"] or "(no title)", 30, placeholder="...")
         click.echo(f"{title:<30} {f['health']:<12} {_short_time(f['last_poll']):<11} "
@@ -298,8 +298,9 @@ def _short_time(stamp: str | None) -> str:
 def health(config_dir: str | None, state_dir: str | None, verbose: int, web: str | None) -> None:
     """Exit 0 when the service on this state dir is alive (Docker HEALTHCHECK).
 
-    With --web (or MONITOR_WEB), asks the running service's /healthz (scheduler alive, store
-    writable); otherwise reads the heartbeat file it writes under the state directory.
+    With --web (or MONITOR_WEB, or [web] listen), asks the running service's /healthz
+    (scheduler alive, store writable); otherwise reads the heartbeat file it writes under the
+    state directory: "not running" when there is no service, "stuck" for one that stopped beating.
     """
     from .service import health as service_health
 
@@ -368,17 +369,18 @@ def feeds_remove(config_dir: str | None, state_dir: str | None, verbose: int, ur
 @common
 @click.argument("url")
 def feeds_reset(config_dir: str | None, state_dir: str | None, verbose: int, url: str) -> None:
-    """Poll the feed at URL again as if new: forget that it is gone (410), its error backoff
-    and a remembered redirect. A running service polls it at its next turn."""
+    """Poll the feed at URL again: forget that it is gone (410), its error backoff and a
+    remembered redirect. A running service polls it at its next turn. (The count of errors in a
+    row stays until a poll succeeds, so a feed alerted as failing still gets its "recovered".)"""
     cfg = load_config(config_dir, state_dir)
     if cfg.feed(url) is None:
         raise _usage_error(f"{url}: not a configured feed. Hint: `monitor feeds list` shows them")
     open_store_readonly(cfg.database).close()  # a wrong --state is an error, not a new store
     store = open_store(cfg)
     before = store.feed(url)
-    store.update_feed(url, gone=0, next_poll=None, consecutive_errors=0, moved_to=None)
+    store.update_feed(url, gone=0, next_poll=None, moved_to=None)
     store.close()
-    was = [w for w, on in (("gone", before.gone), (f"{before.consecutive_errors} errors in a row", before.consecutive_errors),
+    was = [w for w, on in (("gone", before.gone), (f"backoff until {before.next_poll}", before.next_poll),
                            (f"moved to {before.moved_to}", before.moved_to)) if on]
     click.echo(f"reset {url} ({', '.join(was) or 'nothing to forget'}); it is polled at the service's next turn, "
                "or now with `monitor check`")
@@ -505,6 +507,8 @@ def demo(web: str, pace: float, exit_after: bool, state_dir: str | None, verbose
 
     from .demo import Demo
 
+    top = click.get_current_context().find_root().params  # `monitor --state DIR demo` too
+    state_dir, verbose = state_dir or top.get("state_dir"), verbose + (top.get("verbose") or 0)
     setup_logging(None, verbose - 1)
     session = Demo(Path(state_dir) if state_dir else None)
     try:

@@ -8,6 +8,8 @@
   restart (jobs added/removed/rescheduled); an invalid one is logged with the same messages as
   `monitor validate` and the service keeps the last good config.
 - A daily job prunes old non-relevant items (service.retention_days).
+- Feed polls run on their own pool of `service.workers` threads, so a slow feed never delays
+  delivery or the config watcher; a reload that changes `workers` swaps in a new pool.
 - SIGTERM/SIGINT stop the scheduler without waiting for fetches in flight; a fetch cut short
   leaves nothing half-written (each poll is one transaction).
 """
@@ -46,6 +48,7 @@ DELIVERY_EVERY = 10.0
 CONFIG_CHECK_EVERY = 5.0
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 120.0
+_POOL_IDS = itertools.count(1)  # executor aliases of resized poll pools
 
 
 def heartbeat_path(cfg: Config) -> Path:
@@ -175,8 +178,8 @@ class Service:
             return
         jitter = self.cfg.service.jitter
         first = datetime.now(timezone.utc) + timedelta(seconds=random.uniform(0, min(jitter, 5)))
-        self.scheduler.add_job(self._poll, "interval", args=[feed.url], id=f"feed:{feed.url}", executor=self.polls_alias,
-                               seconds=self.cfg.interval(feed), jitter=jitter or None,
+        self.scheduler.add_job(self._poll, "interval", args=[feed.url], id=f"feed:{feed.url}",
+                               executor=self.polls_alias, seconds=self.cfg.interval(feed), jitter=jitter or None,
                                next_run_time=first, replace_existing=True)
 
     def _poll(self, url: str) -> None:
@@ -234,14 +237,11 @@ class Service:
         log.info("config reloaded feeds=%d stories=%d targets=%d",
                  len(new.feeds), len(new.stories), len(new.notify.targets))
 
-
-    _pools = itertools.count(1)
-
     def _resize_polls(self, workers: int) -> None:
-        """A new pool of `workers` threads for the feed jobs; the old one lets its running polls
-        finish (APScheduler cannot resize a pool in place)."""
+        """A new pool of `workers` threads for the feed jobs (APScheduler cannot resize a pool in
+        place); polls already running or queued on the old one finish there, then it goes."""
         old, old_alias = self.polls, self.polls_alias
-        self.polls, self.polls_alias = ThreadPoolExecutor(workers), f"polls-{next(self._pools)}"
+        self.polls, self.polls_alias = ThreadPoolExecutor(workers), f"polls-{next(_POOL_IDS)}"
         self.scheduler.add_executor(self.polls, self.polls_alias)
         for job in self.scheduler.get_jobs():
             if job.id.startswith("feed:"):

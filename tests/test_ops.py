@@ -376,6 +376,9 @@ def test_reload_applies_workers(tmp_path, feed_server, monkeypatch):
         tmp.replace(cdir / "monitor.toml")
         # a still hangs on the old pool; the new feeds get the new pool of 2 (not the 1 taken thread)
         wait_for(lambda: len(in_flight) == 3, 10, "two of b, c, d polled at once beside a")
+        release.set()
+        wait_for(lambda: all(svc.store.feed(feed_server.url("/" + n)).last_poll for n in "abcd"), 20,
+                 "every poll to finish before the store closes")
     finally:
         release.set()
         svc.stop()
