@@ -236,6 +236,10 @@ class Service:
                 self._schedule(feed)
         log.info("config reloaded feeds=%d stories=%d targets=%d",
                  len(new.feeds), len(new.stories), len(new.notify.targets))
+        for note in new.notes:
+            log.warning("config note: %s", note)
+        if not new.notify.targets:
+            log.warning("no notification targets: alerts are stored but sent nowhere")
 
     def _resize_polls(self, workers: int) -> None:
         """A new pool of `workers` threads for the feed jobs (APScheduler cannot resize a pool in
