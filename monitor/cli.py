@@ -16,11 +16,14 @@ from . import config as config_mod
 from .errors import ConfigError, MonitorError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .store import Store
 
 
 def common(f: Callable) -> Callable:
-    """--config, --state and -v, shared by every command."""
+    """--config, --state and -v, shared by every command. They may also come before the command
+    (`monitor --config X status`): given after it, they win; then before it; then the environment."""
 
     @click.option("--config", "config_dir", metavar="DIR", envvar="MONITOR_CONFIG", show_envvar=True,
                   help="Config directory (default: config/).")
@@ -29,9 +32,23 @@ def common(f: Callable) -> Callable:
     @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
     @functools.wraps(f)
     def wrapper(config_dir: str | None, state_dir: str | None, verbose: int, **kw: Any) -> Any:
+        config_dir, state_dir, verbose = _with_group_options(config_dir, state_dir, verbose)
         return f(config_dir=config_dir, state_dir=state_dir, verbose=verbose, **kw)
 
     return wrapper
+
+
+def _with_group_options(config_dir: str | None, state_dir: str | None, verbose: int) -> tuple[str | None, str | None, int]:
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    top = ctx.find_root().params
+
+    def pick(name: str, value: str | None) -> str | None:
+        given_here = ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        return value if given_here or top.get(name) is None else top[name]
+
+    return pick("config_dir", config_dir), pick("state_dir", state_dir), verbose + (top.get("verbose") or 0)
 
 
 def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Config:
@@ -56,6 +73,16 @@ def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Con
         fail_config(exc)
 
 
+def warn_config(cfg: config_mod.Config) -> None:
+    """Not errors, but the operator should know: optional targets left out, no target at all."""
+    for note in cfg.notes:
+        click.echo(f"note: {note}", err=True)
+    if not cfg.notify.targets:
+        click.echo("warning: no notification targets: alerts are stored (see `monitor status`) but sent nowhere. "
+                   f"Hint: add [[notify.targets]] to {cfg.config_dir / config_mod.SERVICE_FILE} "
+                   "or set MONITOR_NOTIFY_URLS", err=True)
+
+
 def fail_config(exc: ConfigError) -> None:
     for line in exc.problems:
         click.echo(f"error: {line}", err=True)
@@ -67,7 +94,10 @@ def fail_config(exc: ConfigError) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="story-monitor")
-def cli() -> None:
+@click.option("--config", "config_dir", metavar="DIR", help="Config directory (also accepted after the command).")
+@click.option("--state", "state_dir", metavar="DIR", help="State directory (also accepted after the command).")
+@click.option("-v", "--verbose", count=True, help="More logging (also accepted after the command).")
+def cli(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
     """Story Monitor: watch news feeds for one developing story and alert on what is new."""
 
 
@@ -99,37 +129,44 @@ def logs_secrets(cfg: config_mod.Config) -> list[str]:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", envvar="MONITOR_LOG_FORMAT",
               show_envvar=True, help="json: one JSON object per line, for log shippers.")
 @click.option("--web", metavar="HOST:PORT", envvar="MONITOR_WEB", show_envvar=True, callback=lambda c, p, v: _web_address(v),
-              help="Serve the dashboard, /healthz and /metrics here (off by default; a bare PORT means 127.0.0.1).")
+              help="Serve the dashboard, /healthz and /metrics here (default: [web] listen, else off; a bare PORT means 127.0.0.1).")
 def run(config_dir: str | None, state_dir: str | None, verbose: int, log_format: str, web: str | None) -> None:
     """Run the service: poll every feed on its schedule until SIGTERM/SIGINT."""
     from .service import Service
 
     cfg = load_config(config_dir, state_dir)
+    warn_config(cfg)
     setup_logging(cfg, max(verbose, 1), log_format)
     for line in cfg.warnings:
         logging.getLogger("monitor.config").warning("config warning: %s", line)
+    service = None
     try:
-        Service(cfg, config_dir, state_dir, web=web).run_forever()
+        service = Service(cfg, config_dir, state_dir, web=web or cfg.web.listen)
+        service.run_forever()
     except (OSError, MonitorError) as exc:  # the dashboard's port is taken; the state dir is unwritable
+        if service is not None:
+            service.pipeline.close()  # its HTTP session too: no "Unclosed client session" after our one line
         raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
 @common
 def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
-    """Poll every feed once, deliver what was queued, print a summary and exit.
+    """Poll every feed once now, deliver what was queued, print a summary and exit.
 
-    Exits 1 only when every feed failed.
+    Feeds in error backoff are polled too (you asked); feeds marked gone (HTTP 410) are not
+    (`monitor feeds reset URL` revives one). Exits 1 when no feed was polled successfully.
     """
     from .pipeline import Pipeline
 
     cfg = load_config(config_dir, state_dir)
+    warn_config(cfg)
     setup_logging(cfg, verbose - 1)
     store = open_store(cfg)
     pipeline = Pipeline(cfg, store)
     feeds = [f for f in cfg.feeds if f.enabled]
     try:
-        summaries = pipeline.poll_many(feeds)
+        summaries = pipeline.poll_many(feeds, force=True)  # a person asked: error backoff does not apply
     finally:
         pipeline.close()
     sent: object = {}
@@ -140,11 +177,15 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
     for s in summaries:
         detail = f"new={s.new_items} relevant={s.relevant} alerts={s.alerts}" if not s.error else s.error
         click.echo(f"{s.status:<12} {s.feed_url}  {detail}")
-    failed = [s for s in summaries if s.status in ("error", "gone")]
-    click.echo(f"{len(feeds)} feeds polled: {len(feeds) - len(failed)} ok, {len(failed)} failed; "
-               f"{sum(s.new_items for s in summaries)} new items, {sum(s.relevant for s in summaries)} relevant, "
+    count = {k: sum(1 for s in summaries if s.status in v) for k, v in
+             (("ok", ("ok", "not_modified")), ("failed", ("error",)), ("gone", ("gone",)), ("skipped", ("skipped",)))}
+    unpolled = "".join(f", {count[k]} not polled ({why})" for k, why in (
+        ("gone", "gone: the server said 410; `monitor feeds reset URL` revives one"),
+        ("skipped", "in backoff")) if count[k])
+    click.echo(f"{len(feeds) - count['gone'] - count['skipped']} feeds polled: {count['ok']} ok, {count['failed']} failed"
+               f"{unpolled}; {sum(s.new_items for s in summaries)} new items, {sum(s.relevant for s in summaries)} relevant, "
                f"{sum(s.alerts for s in summaries)} alerts; deliveries: {_fmt_sent(sent)}")
-    if feeds and len(failed) == len(feeds):
+    if feeds and not count["ok"]:
         sys.exit(1)
 
 
@@ -158,32 +199,38 @@ def _fmt_sent(sent: object) -> str:
 @common
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json: bool) -> None:
-    """Show every feed's health, story counts and the delivery outbox."""
-    import dataclasses
+    """Show every feed's health, story counts and the delivery outbox.
+
+    Reads the store only (a backup on a read-only mount will do). When the config does not
+    load, it says what is wrong and shows what the store holds.
+    """
     import json
 
-    cfg = load_config(config_dir, state_dir)
-    store = open_store(cfg)
-    feeds = [dataclasses.asdict(f) for f in store.feeds() if cfg.feed(f.url)]
+    from . import logs
+
+    cfg, problems = _config_for_reading(config_dir, state_dir)
+    store = open_store_readonly(cfg.database if cfg else config_mod.locate_database(config_dir, state_dir))
+    feeds = _feed_report(store, cfg)
+    stories = [s.id for s in cfg.stories] if cfg else sorted(store.story_counts())
     data = {"feeds": feeds, "stories": store.story_counts(), "counts": store.counts(),
             "deliveries": store.delivery_counts(), "failed_deliveries": store.failed_deliveries(),
             "targets": _targets(cfg, store)}
-    from .service import health as service_health
+    if cfg is not None:
+        from .service import health as service_health
 
-    data["service"] = service_health(cfg) or "running"  # its heartbeat: alive, store writable or why not
-    from . import logs
-
+        data["service"] = service_health(cfg) or "running"  # its heartbeat: alive, store writable or why not
+    if problems:
+        data["config_problems"] = problems
     if as_json:
-        click.echo(logs.REDACTOR.redact(json.dumps(data, indent=2, default=str)) if cfg.secrets else json.dumps(data, indent=2, default=str))
+        click.echo(logs.REDACTOR.redact(json.dumps(data, indent=2, default=str)))
         return
-    click.echo(f"{'FEED':<48} {'LAST POLL':<20} {'HTTP':>4} {'ITEMS':>6} {'ERRS':>4}  LAST ERROR")
-    for f in feeds:
-        err = (f["last_error"] or "").removeprefix(f"{f['url']}: ")
-        err = f"[{f['error_reason']}] {err[:90]}" if err and f.get("error_reason") else err[:100]
-        flag = " [gone]" if f["gone"] else (f" [moved to {f['moved_to']}]" if f["moved_to"] else "")
-        click.echo(f"{f['url'][:48]:<48} {(f['last_poll'] or 'never')[:19]:<20} {f['last_status'] or '-':>4} "
-                   f"{f['items']:>6} {f['consecutive_errors']:>4}  {err}{flag}")
-    for sid in (s.id for s in cfg.stories):
+    for line in problems:
+        click.echo(logs.REDACTOR.redact(f"config: {line}"), err=True)
+    if problems:
+        click.echo(f"config: {len(problems)} problem(s) (fix them, then `monitor validate`); "
+                   "showing every feed the store knows", err=True)
+    _print_feed_table(feeds)
+    for sid in stories:
         c = data["stories"].get(sid, {"relevant": 0, "events": 0})
         click.echo(f"story {sid}: {c['relevant']} relevant items, {c['events']} alert events")
     click.echo(f"items: {data['counts']['items']} stored; deliveries: {_fmt_sent(data['deliveries'])}")
@@ -194,23 +241,107 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
             line += f"; next attempt {t['next_attempt']}"
         if t["last_error"] and (t["states"].get("retrying") or t["states"].get("failed")):
             line += f"; last error: {t['last_error']}"
-        click.echo(line)
+        click.echo(logs.REDACTOR.redact(line))
     for d in data["failed_deliveries"]:
-        click.echo(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}")
-    click.echo(f"service: {data['service']}")
+        click.echo(logs.REDACTOR.redact(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}"))
+    if "service" in data:
+        click.echo(f"service: {data['service']}")
     if data["failed_deliveries"]:
         click.echo("to send failed deliveries again: monitor notify-retry [--target NAME]")
 
 
-def _targets(cfg: config_mod.Config, store: "Store") -> list[dict]:
+def _targets(cfg: config_mod.Config | None, store: "Store") -> list[dict]:
     """Each configured target (and any the outbox still names) with its deliveries by state,
     last sent, next attempt and newest error; URLs in Apprise's privacy form."""
     from .notify import masked, target_id
 
     report = store.target_report()
     empty = {"states": {}, "last_sent": None, "last_error": None, "next_attempt": None}
-    out = [{"name": target_id(t), "url": masked(t), **report.pop(target_id(t), empty)} for t in cfg.notify.targets]
-    return out + [{"name": name, "url": "(no longer configured)", **rep} for name, rep in sorted(report.items())]
+    targets = cfg.notify.targets if cfg else []
+    out = [{"name": target_id(t), "url": masked(t), **report.pop(target_id(t), empty)} for t in targets]
+    return out + [{"name": name, "url": "(no longer configured)" if cfg else "(config not loaded)", **rep} for name, rep in sorted(report.items())]
+
+
+def _config_for_reading(config_dir: str | None, state_dir: str | None) -> tuple[config_mod.Config | None, list[str]]:
+    """The config, or (None, its problems) when it does not load: a read-only command goes on
+    with what the store holds. Secrets it names that are set are masked either way."""
+    from . import logs
+    from .notify import load_checked
+
+    try:
+        cfg = load_checked(config_dir, state_dir)
+    except ConfigError as exc:
+        logs.REDACTOR.update(config_mod.set_secrets(config_dir))
+        return None, list(exc.problems)
+    logs.REDACTOR.update(logs_secrets(cfg))
+    return cfg, []
+
+
+def open_store_readonly(path: "Path") -> "Store":
+    """The store at `path` for reading only; a missing or foreign file is a usage error (exit 2)."""
+    from .store import Store
+
+    try:
+        return Store.read_only(path)
+    except FileNotFoundError:
+        raise _usage_error(f"{path}: no store here. Hint: pass the --state DIR that `monitor run` uses "
+                           "(or set MONITOR_STATE); nothing was created") from None
+    except (ValueError, OSError) as exc:
+        raise _usage_error(f"{path}: cannot read the store: {exc}. Hint: check --state") from exc
+    except Exception as exc:  # sqlite3.Error
+        raise click.ClickException(f"{path}: cannot read the store: {exc}") from exc
+
+
+def _feed_report(store: "Store", cfg: config_mod.Config | None) -> list[dict]:
+    """Each feed's stored state plus its health word (as on the dashboard) and next poll: the
+    configured feeds, or with no config every feed the store knows."""
+    import dataclasses
+    from datetime import datetime, timedelta, timezone
+
+    from .store import FeedState
+    from .web import _feed_status
+
+    now = datetime.now(timezone.utc)
+    states = {f.url: f for f in store.feeds()}
+    feeds = list(cfg.feeds) if cfg else [config_mod.Feed(url=u) for u in states]
+    failing_after = cfg.service.failing_after if cfg else config_mod.Service.model_fields["failing_after"].default
+    out = []
+    for feed in feeds:
+        st = states.get(feed.url) or FeedState(url=feed.url)
+        health, _ = _feed_status(st, feed.enabled, now.isoformat(timespec="seconds"), failing_after)
+        due = None
+        if feed.enabled and not st.gone:
+            due = st.next_poll  # error backoff
+            if not due and st.last_poll and cfg:
+                due = (datetime.fromisoformat(st.last_poll) + timedelta(seconds=cfg.interval(feed))).isoformat(timespec="seconds")
+        out.append({**dataclasses.asdict(st), "title": feed.title or st.title, "health": health, "due": due})
+    return out
+
+
+def _print_feed_table(feeds: list[dict]) -> None:
+    """One row per feed (title, health, times, counts); the URL and the error whole on lines of
+    their own, wrapped at spaces only, so nothing is cut mid-word."""
+    import shutil
+    import textwrap
+
+    width = max(60, shutil.get_terminal_size((100, 24)).columns)
+    click.echo(f"{'FEED':<30} {'STATUS':<12} {'LAST (UTC)':<11} {'NEXT (UTC)':<11} {'HTTP':>4} {'ITEMS':>6} {'ERRS':>4}")
+    for f in feeds:
+        title = textwrap.shorten(f["title"] or "(no title)", 30, placeholder="...")
+        click.echo(f"{title:<30} {f['health']:<12} {_short_time(f['last_poll']):<11} "
+                   f"{_short_time(f['due']) if f['due'] else ('never' if f['gone'] else '-'):<11} "
+                   f"{f['last_status'] or '-':>4} {f['items']:>6} {f['consecutive_errors']:>4}")
+        click.echo(f"  {f['url']}" + (f" -> moved to {f['moved_to']}" if f["moved_to"] else ""))
+        err = (f["last_error"] or "").removeprefix(f"{f['url']}: ")
+        if err:
+            label = f"  error [{f['error_reason']}]: " if f.get("error_reason") else "  error: "
+            click.echo(textwrap.fill(err, width, initial_indent=label, subsequent_indent=" " * 4,
+                                     break_long_words=False, break_on_hyphens=False))
+
+
+def _short_time(stamp: str | None) -> str:
+    """'2026-12-05T09:15:00+00:00' -> '12-05 09:15' (UTC, as stored)."""
+    return f"{stamp[5:10]} {stamp[11:16]}" if stamp else "never"
 
 
 @cli.command()
@@ -220,12 +351,14 @@ def _targets(cfg: config_mod.Config, store: "Store") -> list[dict]:
 def health(config_dir: str | None, state_dir: str | None, verbose: int, web: str | None) -> None:
     """Exit 0 when the service on this state dir is alive (Docker HEALTHCHECK).
 
-    With --web (or MONITOR_WEB), asks the running service's /healthz (scheduler alive, store
-    writable); otherwise reads the heartbeat file it writes under the state directory.
+    With --web (or MONITOR_WEB, or [web] listen), asks the running service's /healthz
+    (scheduler alive, store writable); otherwise reads the heartbeat file it writes under the
+    state directory: "not running" when there is no service, "stuck" for one that stopped beating.
     """
     from .service import health as service_health
 
     cfg = load_config(config_dir, state_dir)
+    web = web or cfg.web.listen
     if web:
         from .web import probe
 
@@ -248,6 +381,7 @@ def validate(config_dir: str | None, state_dir: str | None, verbose: int) -> Non
         click.echo(f"warning: {line}", err=True)
     click.echo(f"{cfg.config_dir}: ok: {len(cfg.feeds)} feeds, {len(cfg.stories)} stories "
                f"({', '.join(s.id for s in cfg.stories)}), {len(cfg.notify.targets)} notification targets")
+    warn_config(cfg)
 
 
 @cli.group()
@@ -297,7 +431,7 @@ def story_new(config_dir: str | None, state_dir: str | None, verbose: int, story
 
 @cli.group()
 def feeds() -> None:
-    """List, add, import and export feeds (writes config/monitor.toml)."""
+    """List, add, remove, import, export and reset feeds (writes config/monitor.toml)."""
 
 
 @feeds.command("list")
@@ -317,6 +451,40 @@ def feeds_list(config_dir: str | None, state_dir: str | None, verbose: int) -> N
 def feeds_add(config_dir: str | None, state_dir: str | None, verbose: int, url: str, title: str) -> None:
     """Add the feed at URL to the config."""
     _add_feeds(config_dir, [(url, title)])
+
+
+@feeds.command("remove")
+@common
+@click.argument("url")
+def feeds_remove(config_dir: str | None, state_dir: str | None, verbose: int, url: str) -> None:
+    """Remove the feed at URL from the config (what it brought stays in the store)."""
+    cdir = config_mod.config_dir(config_dir)
+    try:
+        config_mod.remove_feed(cdir, url)
+    except ConfigError as exc:
+        fail_config(exc)
+    click.echo(f"removed {url} from {cdir / config_mod.SERVICE_FILE}; its stored items and alerts are kept")
+
+
+@feeds.command("reset")
+@common
+@click.argument("url")
+def feeds_reset(config_dir: str | None, state_dir: str | None, verbose: int, url: str) -> None:
+    """Poll the feed at URL again: forget that it is gone (410), its error backoff and a
+    remembered redirect. A running service polls it at its next turn. (The count of errors in a
+    row stays until a poll succeeds, so a feed alerted as failing still gets its "recovered".)"""
+    cfg = load_config(config_dir, state_dir)
+    if cfg.feed(url) is None:
+        raise _usage_error(f"{url}: not a configured feed. Hint: `monitor feeds list` shows them")
+    open_store_readonly(cfg.database).close()  # a wrong --state is an error, not a new store
+    store = open_store(cfg)
+    before = store.feed(url)
+    store.update_feed(url, gone=0, next_poll=None, moved_to=None)
+    store.close()
+    was = [w for w, on in (("gone", before.gone), (f"backoff until {before.next_poll}", before.next_poll),
+                           (f"moved to {before.moved_to}", before.moved_to)) if on]
+    click.echo(f"reset {url} ({', '.join(was) or 'nothing to forget'}); it is polled at the service's next turn, "
+               "or now with `monitor check`")
 
 
 @feeds.command("import")
@@ -431,7 +599,7 @@ def report(config_dir: str | None, state_dir: str | None, verbose: int, out: str
     if story is None:
         raise click.BadParameter(f"no story {story_id!r}; configured: {', '.join(s.id for s in cfg.stories)}",
                                  param_hint="--story")
-    store = open_store(cfg)
+    store = open_store_readonly(cfg.database)
     html = render_report(store, story)
     try:
         Path(out).write_text(html, encoding="utf-8")
@@ -463,6 +631,8 @@ def demo(web: str, pace: float, exit_after: bool, state_dir: str | None, verbose
 
     from .demo import Demo
 
+    top = click.get_current_context().find_root().params  # `monitor --state DIR demo` too
+    state_dir, verbose = state_dir or top.get("state_dir"), verbose + (top.get("verbose") or 0)
     setup_logging(None, verbose - 1)
     try:
         session = Demo(Path(state_dir) if state_dir else None)
@@ -541,7 +711,7 @@ def _explain_item(cfg: config_mod.Config, link: str | None, text: str | None, ti
     if not cfg.database.exists():
         raise _usage_error(f"{cfg.database}: no store yet, so no stored items. Hint: pass --state DIR, "
                            "or explain any text with --text \"...\"")
-    store = open_store(cfg)
+    store = open_store_readonly(cfg.database)
     try:
         item = store.find_item(link) or store.find_item(canonical_link(link) or link)
     finally:

@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -88,6 +88,7 @@ class Service(Strict):
     retention_days: int = Field(default=90, ge=1, description="Days to keep non-relevant items.")
     max_new_items: int = Field(default=500, ge=1, description="New items one poll of one feed may store; the rest wait for the next polls.")
     max_alerts: int = Field(default=20, ge=1, description="Story alert events one poll of one feed may raise.")
+    min_interval: float = Field(default=60, ge=1, description="Shortest poll_interval or feed interval accepted.")
 
     @field_validator("parse_processes", mode="before")
     @classmethod
@@ -95,7 +96,7 @@ class Service(Strict):
         return auto_parse_processes() if v == "auto" else v
 
     @field_validator(
-        "poll_interval", "jitter", "timeout", "connect_timeout", "max_backoff", mode="before"
+        "poll_interval", "jitter", "timeout", "connect_timeout", "max_backoff", "min_interval", mode="before"
     )
     @classmethod
     def _duration(cls, v: Any) -> float:
@@ -127,6 +128,7 @@ class Target(Strict):
     digest_every: float = Field(default=3600, description="Digest period for mode = 'digest'.")
     rate_limit: int = Field(default=20, ge=1, description="Messages per hour before folding.")
     quiet_hours: str | None = Field(default=None, description="'22:00-07:00' (UTC): hold, then digest.")
+    optional: bool = Field(default=False, description="Left out, not an error, while a ${VARIABLE} it names is unset.")
 
     @field_validator("digest_every", mode="before")
     @classmethod
@@ -153,10 +155,27 @@ class Notify(Strict):
         return parse_duration(v)
 
 
+class Web(Strict):
+    listen: str | None = Field(default=None, description="HOST:PORT of the dashboard, /healthz and /metrics (off if unset).")
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, v: str | None) -> str | None:
+        if v:
+            from .web import parse_address
+
+            try:
+                parse_address(v)
+            except ValueError:
+                raise ValueError("expected HOST:PORT like 127.0.0.1:8080 (0.0.0.0:8080 in a container)") from None
+        return v or None
+
+
 class ServiceFile(Strict):
     service: Service = Field(default_factory=Service)
     feeds: list[Feed] = Field(default_factory=list)
     notify: Notify = Field(default_factory=Notify)
+    web: Web = Field(default_factory=Web)
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,14 @@ class Config:
     stories: tuple[Story, ...]
     secrets: tuple[str, ...] = ()  # resolved secret values, for log redaction
     warnings: tuple[str, ...] = ()  # settings that can never apply (`monitor validate` shows them)
+    web: Web = field(default_factory=Web)
+    notes: tuple[str, ...] = ()  # not errors, but an operator should know (an optional target left out)
+    left_out: tuple[int, ...] = ()  # positions in monitor.toml of the optional targets left out
+
+    def target_positions(self) -> list[int]:
+        """Each target's position among notify.targets in monitor.toml (for messages)."""
+        n = len(self.notify.targets) + len(self.left_out)
+        return [i for i in range(n) if i not in self.left_out]
 
     @property
     def database(self) -> Path:
@@ -192,6 +219,29 @@ def state_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("MONITOR_STATE") or DEFAULT_STATE_DIR)
 
 
+def locate_database(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Path:
+    """The store's path even when the config does not load (`monitor status` on a broken
+    config): [service] database from monitor.toml if that much can be read, else the default."""
+    name = Service.model_fields["database"].default
+    try:
+        with (config_dir(config) / SERVICE_FILE).open("rb") as f:
+            value = tomllib.load(f).get("service", {}).get("database")
+        name = value if isinstance(value, str) and value else name
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        pass
+    return state_dir(state) / name
+
+
+def set_secrets(config: str | os.PathLike | None = None) -> list[str]:
+    """The values of the ${VARIABLES} monitor.toml names that are set, and MONITOR_NOTIFY_URLS:
+    what to mask when the config as a whole does not load."""
+    try:
+        text = (config_dir(config) / SERVICE_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return [os.environ[n] for n in set(_ENV_REF.findall(text)) if os.environ.get(n)] + env_notify_urls()
+
+
 def env_notify_urls() -> list[str]:
     """Extra Apprise targets from MONITOR_NOTIFY_URLS (space or comma separated)."""
     raw = os.environ.get("MONITOR_NOTIFY_URLS", "")
@@ -210,11 +260,15 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
     if not cdir.is_dir():
         raise ConfigError([f"{cdir}: config directory not found. Hint: pass --config DIR or set MONITOR_CONFIG"])
     service = ServiceFile()
+    notes: list[str] = []
+    unset: list[str] = []
     if service_path.exists():
         data = _read_toml(service_path, problems)
         if data is not None:
-            data = _substitute_env(data, service_path, problems, secrets)
+            unset = _unset_optional_targets(data, service_path, notes)
+            data = _substitute_env(data, service_path, problems, secrets, tolerate=set(unset))
             service = _validate_partly(ServiceFile, data, service_path, problems) or service
+            service = _drop_unset_targets(service, unset)
     else:
         problems.append(f"{service_path}: file not found. Hint: copy config/monitor.toml from the project")
     warnings: list[str] = []
@@ -225,6 +279,7 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
              for u in env_notify_urls()]
     secrets += [t.url for t in extra]
     _check_feeds(service, service_path, problems)
+    _check_intervals(service, service_path, problems)
     if problems:
         err = ConfigError(problems)
         err.warnings = warnings  # type: ignore[attr-defined]
@@ -240,6 +295,9 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
         stories=tuple(stories),
         secrets=tuple(s for s in secrets if s),
         warnings=tuple(warnings),
+        web=service.web,
+        notes=tuple(notes),
+        left_out=tuple(int(loc[len("notify.targets["):-1]) for loc in unset),
     )
 
 
@@ -424,12 +482,18 @@ def _read_toml(path: Path, problems: list[str]) -> dict | None:
     return None
 
 
-def _substitute_env(data: Any, path: Path, problems: list[str], secrets: list[str], loc: str = "") -> Any:
+def _substitute_env(data: Any, path: Path, problems: list[str], secrets: list[str], loc: str = "",
+                    tolerate: set[str] = frozenset()) -> Any:
+    """Replace each ${VAR} by its value; an unset one is a problem, except under a `tolerate`d
+    key path (an optional target left out), where the text is kept as it is."""
     if isinstance(data, dict):
-        return {k: _substitute_env(v, path, problems, secrets, _join(loc, k)) for k, v in data.items()}
+        return {k: _substitute_env(v, path, problems, secrets, _join(loc, k), tolerate) for k, v in data.items()}
     if isinstance(data, list):
-        return [_substitute_env(v, path, problems, secrets, f"{loc}[{i}]") for i, v in enumerate(data)]
+        return [_substitute_env(v, path, problems, secrets, f"{loc}[{i}]", tolerate) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
+        if any(loc == t or loc.startswith(t + ".") for t in tolerate):
+            return data
+
         def sub(m: re.Match) -> str:
             name = m.group(1)
             if name not in os.environ:
@@ -440,6 +504,46 @@ def _substitute_env(data: Any, path: Path, problems: list[str], secrets: list[st
 
         return _ENV_REF.sub(sub, data)
     return data
+
+
+def _unset_optional_targets(data: dict, path: Path, notes: list[str]) -> list[str]:
+    """Key paths of the `optional = true` targets that name an unset ${VARIABLE}: they are left
+    out (a note says so), not an error, so a shipped config can offer a target the environment
+    turns on (`docker run -e SLACK_WEBHOOK_URL=...`)."""
+    notify = data.get("notify")
+    targets = notify.get("targets") if isinstance(notify, dict) else None
+    out: list[str] = []
+    for i, t in enumerate(targets if isinstance(targets, list) else []):
+        if not isinstance(t, dict) or t.get("optional") is not True:
+            continue
+        names = [n for v in t.values() if isinstance(v, str) for n in _ENV_REF.findall(v)]
+        unset = [n for n in dict.fromkeys(names) if not os.environ.get(n)]  # empty counts as unset
+        if unset:
+            out.append(f"notify.targets[{i}]")
+            label = f" {t['name']!r}" if isinstance(t.get("name"), str) and t["name"] else ""
+            notes.append(f"{path}: notify.targets[{i}]: optional target{label} is off: "
+                         f"{', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set. "
+                         f"Hint: export {unset[0]}=... to turn it on")
+    return out
+
+
+def _drop_unset_targets(service: ServiceFile, unset: list[str]) -> ServiceFile:
+    if not unset:
+        return service
+    keep = [t for i, t in enumerate(service.notify.targets) if f"notify.targets[{i}]" not in unset]
+    return service.model_copy(update={"notify": service.notify.model_copy(update={"targets": keep})})
+
+
+def _check_intervals(service: ServiceFile, path: Path, problems: list[str]) -> None:
+    """Poll intervals below service.min_interval (60 s unless lowered) would hammer publishers."""
+    floor = service.service.min_interval
+    hint = f"Hint: poll a publisher's feed at most every few minutes, e.g. \"15m\" (service.min_interval = \"{floor:g}s\" is the floor)"
+    if service.service.poll_interval < floor:
+        problems.append(f"{path}: service.poll_interval: {service.service.poll_interval:g}s is shorter than the "
+                        f"minimum of {floor:g}s. {hint}")
+    for i, feed in enumerate(service.feeds):
+        if feed.interval is not None and feed.interval < floor:
+            problems.append(f"{path}: feeds[{i}].interval: {feed.interval:g}s is shorter than the minimum of {floor:g}s. {hint}")
 
 
 def _join(loc: str, key: str) -> str:
@@ -641,6 +745,29 @@ def add_feeds(cdir: Path, feeds: list[tuple[str, str]]) -> list[str]:
     tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
     tmp.replace(path)  # atomic: a running service never reads half a file
     return added
+
+
+def remove_feed(cdir: Path, url: str) -> None:
+    """Remove the feed with this URL from monitor.toml, keeping comments and layout (atomic).
+    Raises ConfigError when no feed has it."""
+    import tomlkit
+
+    path = cdir / SERVICE_FILE
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}. Hint: fix it first (`monitor validate`)"]) from exc
+    feeds = doc.get("feeds", [])
+    where = [i for i, f in enumerate(feeds) if str(f.get("url")) == url]
+    if not where:
+        raise ConfigError([f"{path}: no feed has the URL {url}. Hint: `monitor feeds list` shows them"])
+    for i in reversed(where):
+        del feeds[i]
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    tmp.replace(path)
 
 
 def read_opml(path: Path) -> list[tuple[str, str]]:

@@ -129,13 +129,13 @@ def masked(target: Target) -> str:
 
 def check_targets(config: Config) -> list[str]:
     """One problem per unusable target (for `monitor validate`): bad Apprise URL, duplicate name."""
-    return _check_target_list(config.notify.targets, config.config_dir)
+    return _check_target_list(config.notify.targets, config.config_dir, config.target_positions())
 
 
-def _check_target_list(targets: Iterable[Target], config_dir: Path) -> list[str]:
+def _check_target_list(targets: list[Target], config_dir: Path, positions: list[int] | None = None) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
-    for i, t in enumerate(targets):
+    for i, t in zip(positions if positions is not None else range(len(targets)), targets):  # positions in the file
         tid = target_id(t)
         where = tid if tid.startswith("MONITOR_NOTIFY_URLS[") else f"{config_dir / SERVICE_FILE}: notify.targets[{i}]"
         if apprise.Apprise.instantiate(t.url) is None:

@@ -8,16 +8,21 @@
   restart (jobs added/removed/rescheduled); an invalid one is logged with the same messages as
   `monitor validate` and the service keeps the last good config.
 - A daily job prunes old non-relevant items (service.retention_days).
+- Feed polls run on their own pool of `service.workers` threads, so a slow feed never delays
+  delivery or the config watcher; a reload that changes `workers` swaps in a new pool.
 - SIGTERM/SIGINT stop the scheduler without waiting for fetches in flight; a fetch cut short
   leaves nothing half-written (each poll is one transaction).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import random
 import signal
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -43,6 +48,7 @@ DELIVERY_EVERY = 10.0
 CONFIG_CHECK_EVERY = 5.0
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 120.0
+_POOL_IDS = itertools.count(1)  # executor aliases of resized poll pools
 
 
 def heartbeat_path(cfg: Config) -> Path:
@@ -81,19 +87,40 @@ def lock_state(cfg: Config) -> IO[str] | None:
 def health(cfg: Config) -> str | None:
     """None when a service on this state dir beat recently, else the reason.
 
-    The heartbeat file holds the time of the last beat and, on a second line, what is wrong
-    (the store refuses writes) when the service is running but unhealthy."""
+    The heartbeat file holds "TIME PID HOST" and, on a second line, what is wrong (the store
+    refuses writes) when the service runs but is unhealthy; a clean stop removes it. A stale one
+    whose process is gone (same host) means "not running"; only a live process that stopped
+    beating is "stuck"."""
+    path = heartbeat_path(cfg)
     try:
-        lines = heartbeat_path(cfg).read_text().splitlines()
-        beat = datetime.fromisoformat(lines[0].strip())
-    except (OSError, ValueError, IndexError):
-        return f"no heartbeat in {heartbeat_path(cfg)}: is `monitor run` running on this state dir?"
+        lines = path.read_text().splitlines()
+        parts = lines[0].split()
+        beat = datetime.fromisoformat(parts[0])
+    except FileNotFoundError:
+        return f"not running: no heartbeat in {path}. Hint: start `monitor run` on this state dir"
+    except (OSError, ValueError, IndexError) as exc:
+        return f"not running: cannot read the heartbeat {path}: {getattr(exc, 'strerror', None) or exc}"
     age = (datetime.now(timezone.utc) - beat).total_seconds()
+    pid = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    here = len(parts) > 2 and parts[2] == socket.gethostname()
+    if pid is not None and here and not _alive(pid):
+        return f"not running: process {pid} that wrote {path} is gone (last heartbeat {age:.0f}s ago)"
     if age > HEARTBEAT_STALE:
-        return f"last heartbeat {age:.0f}s ago (scheduler stuck or state dir not writable)"
+        who = f"process {pid} " if pid is not None and here else ""
+        return f"last heartbeat {age:.0f}s ago: the service {who}is stuck or its store is not writable"
     if len(lines) > 1 and lines[1].strip():
         return lines[1].strip()
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class Service:
@@ -106,8 +133,12 @@ class Service:
         self.state_lock = lock_state(cfg)  # one service per store: a second one is refused here
         self.pipeline = Pipeline(cfg, self.store)
         self.notifier = Notifier(cfg, self.store)
+        # Feed polls run on their own pool of `workers` threads (resized on reload); delivery,
+        # the config watcher and pruning on "default", so slow feeds never hold them up.
+        self.polls = ThreadPoolExecutor(cfg.service.workers)
+        self.polls_alias = "polls"
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(cfg.service.workers)},
+            executors={"default": ThreadPoolExecutor(3), self.polls_alias: self.polls},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=timezone.utc,
         )
@@ -158,7 +189,8 @@ class Service:
         self._retry_unsaved()
         problem = self.alive()
         try:
-            heartbeat_path(self.cfg).write_text(now.isoformat(timespec="seconds") + (f"\n{problem}\n" if problem else "\n"))
+            heartbeat_path(self.cfg).write_text(f"{now.isoformat(timespec='seconds')} {os.getpid()} {socket.gethostname()}\n"
+                                               + (f"{problem}\n" if problem else ""))
         except OSError as exc:
             if self.heartbeat_error is None:
                 log.error("cannot write the heartbeat file %s: %s; the service goes on, but `monitor health` "
@@ -176,6 +208,8 @@ class Service:
         if self.web is not None:
             self.web.stop()
         self.pipeline.close()
+        with contextlib.suppress(OSError):  # `monitor health` then says "not running", not "stuck"
+            heartbeat_path(self.cfg).unlink(missing_ok=True)
         if self.state_lock is not None:
             self.state_lock.close()  # releases the flock
         log.info("service stopped")
@@ -229,7 +263,7 @@ class Service:
         jitter = self.cfg.service.jitter
         first = datetime.now(timezone.utc) + timedelta(seconds=random.uniform(0, min(jitter, 5)))
         self.scheduler.add_job(self._poll, "interval", args=[feed.url], id=f"feed:{feed.url}",
-                               seconds=self.cfg.interval(feed), jitter=jitter or None,
+                               executor=self.polls_alias, seconds=self.cfg.interval(feed), jitter=jitter or None,
                                next_run_time=first, replace_existing=True)
 
     def _poll(self, url: str) -> None:
@@ -281,6 +315,10 @@ class Service:
 
     def _adopt(self, new: Config) -> None:
         old = {f.url: (f, self.cfg.interval(f)) for f in self.cfg.feeds}
+        if new.service.workers != self.cfg.service.workers:
+            self._resize_polls(new.service.workers)
+        if new.web != self.cfg.web:
+            log.warning("config web.listen changed: restart the service to apply it")
         self.cfg = new
         try:
             self.pipeline.reconfigure(new)
@@ -297,6 +335,23 @@ class Service:
                 self._schedule(feed)
         log.info("config reloaded feeds=%d stories=%d targets=%d",
                  len(new.feeds), len(new.stories), len(new.notify.targets))
+        for note in new.notes:
+            log.warning("config note: %s", note)
+        if not new.notify.targets:
+            log.warning("no notification targets: alerts are stored but sent nowhere")
+
+    def _resize_polls(self, workers: int) -> None:
+        """A new pool of `workers` threads for the feed jobs (APScheduler cannot resize a pool in
+        place); polls already running or queued on the old one finish there, then it goes."""
+        old, old_alias = self.polls, self.polls_alias
+        self.polls, self.polls_alias = ThreadPoolExecutor(workers), f"polls-{next(_POOL_IDS)}"
+        self.scheduler.add_executor(self.polls, self.polls_alias)
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("feed:"):
+                job.modify(executor=self.polls_alias)
+        self.scheduler.remove_executor(old_alias, shutdown=False)
+        old.shutdown(wait=False)
+        log.info("config workers applied workers=%d", workers)
 
 
 def _stamp(directory: Path) -> tuple:

@@ -264,6 +264,39 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.migrate()
 
+    @classmethod
+    def read_only(cls, path: str | Path) -> "Store":
+        """Open an existing store for reading only (`monitor status`, `report`, `explain`): never
+        creates, migrates or writes a file, so a wrong --state or a backup on a read-only mount
+        is safe. Raises FileNotFoundError, or ValueError when the file is not a store.
+
+        A store with a -wal file (a service has it open, or died) is read through its WAL
+        (mode=ro); one without is opened immutable, which needs no -shm file and so works in a
+        read-only directory, and leaves no sidecar files (owned by whoever ran it) behind."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(str(self.path))
+        wal = self.path.with_name(self.path.name + "-wal").exists()
+        uri = self.path.resolve().as_uri() + ("?mode=ro" if wal else "?immutable=1")
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            if not wal:
+                raise ValueError(f"not a Story Monitor store ({exc})") from exc
+            conn = sqlite3.connect(self.path.resolve().as_uri() + "?immutable=1", uri=True, check_same_thread=False)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]  # the WAL cannot be read here
+        if version != SCHEMA_VERSION:
+            conn.close()
+            if version == 0:
+                raise ValueError("not a Story Monitor store (no schema)")
+            raise ValueError(f"schema version {version}, this program reads {SCHEMA_VERSION}: "
+                             + ("upgrade story-monitor" if version > SCHEMA_VERSION else "open it once with `monitor check` to migrate it"))
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self.lock = threading.RLock()
+        return self
+
     def close(self) -> None:
         with self.lock:
             self.db.close()

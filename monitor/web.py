@@ -195,7 +195,7 @@ class WebServer:
             self.sock.bind((host, port))
         except OSError as exc:
             self.sock.close()
-            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}. Hint: choose another --web port") from exc
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}. Hint: {_bind_hint(exc, host, port)}") from exc
         self.host, self.port = host, self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(config)
@@ -219,6 +219,18 @@ class WebServer:
         self.server.should_exit = True
         self.thread.join(timeout)
         self.sock.close()
+
+
+def _bind_hint(exc: OSError, host: str, port: int) -> str:
+    """What to do about a failed bind: the port is the problem only when it is in use or privileged."""
+    import errno
+
+    if exc.errno == errno.EADDRINUSE:
+        return f"another program uses port {port}; choose another --web port (e.g. {host}:8081) or stop it"
+    if exc.errno == errno.EACCES and port < 1024:
+        return f"ports below 1024 need privileges; use a port above 1024 (--web {host}:8080)"
+    return (f"{host!r} is not an address of this machine; use 127.0.0.1 (this machine only) or "
+            f"0.0.0.0 (every interface, e.g. in a container): --web 127.0.0.1:{port or 8080}")
 
 
 def probe(address: str, timeout: float = 5.0) -> str | None:

@@ -1096,7 +1096,7 @@ class _Records(logging.Handler):
 def _service(ctx: Ctx, urls: list[str]):  # -> (Service, config dir, records)
     from monitor import config, service
 
-    cdir = write_config(ctx.tmp / "svc", urls, poll_interval="1s")
+    cdir = write_config(ctx.tmp / "svc", urls, poll_interval="1s", min_interval="1s")
     service.CONFIG_CHECK_EVERY = 0.2
     cfg = config.load(cdir, ctx.tmp / "svc" / "state")
     svc = service.Service(cfg, str(cdir), str(ctx.tmp / "svc" / "state"))

@@ -52,7 +52,8 @@ def test_every_command_has_help_and_is_in_the_readme(name, cmd):
 
 
 @pytest.mark.parametrize("model,table", [(config.Service, "[service]"), (config.Feed, "[[feeds]]"),
-                                         (config.Notify, "[notify]"), (config.Target, "targets[]")])
+                                         (config.Notify, "[notify]"), (config.Target, "targets[]"),
+                                         (config.Web, "[web]")])
 def test_every_setting_is_documented(model, table):
     for key in model.model_fields:
         if key == "targets":
