@@ -791,7 +791,7 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
     if not m.relevant:
         click.echo("  extraction (the service extracts only from relevant items; shown as if this one were):")
     if cfg.database.exists():
-        store = open_store(cfg)
+        store = open_store_readonly(cfg.database)  # explain never writes (a backup on a read-only mount will do)
         try:
             ledger, against = Ledger.from_alerts(story, store.alerts(story.id)), f"the store ({cfg.database})"
         finally:
