@@ -10,7 +10,8 @@ the description goes through `parse.html_to_text` as a feed's would, and `link` 
 written, for output and for joining labels.
 
 Metrics (labels: the corpus format, one line per relevant or look-alike item; an item without
-a label line is not relevant):
+a label line is not relevant, one labelled `"relevant": null` is debatable and left out; statements
+and figures are scored on items labelled relevant only):
     relevance  precision, recall and F1 of `relevant` over every item
     actors     micro precision, recall and F1 over (item, actor id) pairs, on the items labelled
                relevant, counting only the story's actor ids (`other:NAME` labels are people
@@ -109,8 +110,10 @@ def read_labels(path: str | Path) -> dict[str, dict[str, Any]]:
     labels: dict[str, dict[str, Any]] = {}
     for n, data in _lines(path):
         link = data.get("link")
-        if not isinstance(link, str) or not isinstance(data.get("relevant"), bool):
-            raise BacktestError(f"{path}:{n}: a label needs \"link\" and \"relevant\": true/false")
+        if not isinstance(link, str) or not isinstance(data.get("relevant"), (bool, type(None))) \
+                or "relevant" not in data:
+            raise BacktestError(f"{path}:{n}: a label needs \"link\" and \"relevant\": true/false "
+                                "(null: debatable, left out of scoring)")
         labels[link] = data
     return labels
 
@@ -188,6 +191,8 @@ def metrics(records: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any]]
     false_pos, false_neg, actor_errors = [], [], []
     for rec in records:
         label = labels.get(rec["link"])
+        if label is not None and label["relevant"] is None:
+            continue  # debatable: left out of scoring
         truth = bool(label and label["relevant"])
         if rec["relevant"] and truth:
             rel["tp"] += 1
@@ -328,6 +333,8 @@ def extraction_metrics(items: Sequence[Item], records: Sequence[dict[str, Any]],
     errors: list[dict[str, Any]] = []
     for rec in records:
         label = labels.get(rec["link"]) or {}
+        if label.get("relevant") is not True:
+            label = {}  # a statement or figure about another story (a look-alike's) is none of this story's
         want_f = {(f["value"], f["what"]) for f in label.get("figures") or []}
         got = rec.get("figures") or []
         hit = {w for w in want_f if any(w[1] == g["kind"] and w[0] in (g["value"], g.get("high")) for g in got)}

@@ -95,6 +95,7 @@ class Statement:
     sentence: str  # the sentence it came from
     claim: str | None = None
     stance: str | None = None  # "confirms" | "denies" | None
+    why: str = field(default="", compare=False)  # the extraction rule that found it, for `monitor explain`
 
 
 @dataclass(frozen=True)

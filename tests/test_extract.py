@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.extract import extract, figures_in, numbers, sentences
+from monitor.extract import extract, sentences
+from monitor.figures import figures_in, numbers
 from monitor.models import Hit, Item, Match
 from monitor.story import Story
 
@@ -547,3 +548,85 @@ def test_the_per_story_pattern_cache_lets_old_stories_go():
     for _ in range(200):
         ex._on_story("North Korean troops in Kursk", STORY.model_copy(deep=True))
     assert len(ex._ON_STORY_CACHE) <= 64
+
+
+# ---------------------------------------------------------------- any story: topic prefixes, generic speakers
+
+FLOOD = Story.model_validate({
+    "id": "floods", "title": "Floods in Valencia",
+    "concepts": [{"id": "floods", "required": True, "weight": 100, "terms": ["floods", "flood", "Valencia"]}],
+    "actors": [{"id": "sanchez", "name": "Pedro Sánchez", "aliases": ["Sánchez", "Sanchez", "Spanish PM"]}],
+    "speakers": [
+        {"name": "Spanish government", "aliases": ["Spain", "Madrid", "the government", "Spanish army"],
+         "actors": ["sanchez"]},
+        {"name": "rescue services", "aliases": ["rescuers", "the authorities", "authorities"]},
+    ],
+    "figures": [{"id": "missing", "description": "missing", "nouns": ["people"], "context": ["missing"],
+                 "subjects": ["Valencia"]}],
+})
+SPAIN, RESCUE = "other:Spanish government", "other:rescue services"
+
+
+def flood(title: str, text: str = "") -> list[tuple[str, str, str]]:
+    return [(a, t.strip("'"), why.split(":")[0]) for a, t, why in
+            ((s.actor, s.text, s.why) for s in extract(Item(
+                feed_url="https://example.org/rss", id="1", title=title, text=text, link="https://example.org/a",
+                published=None), Match("floods", True, 90, 75), FLOOD)[0])]
+
+
+@pytest.mark.parametrize("title", [
+    "Spain floods: Sánchez sends 10,000 troops",       # TOPIC: ACTOR does something
+    "Spain Floods: Sánchez Sends Troops To Valencia",  # the same in Title Case
+    "Spain floods: 89 still missing",                   # TOPIC: event, the topic names a speaker
+    "Valencia floods: Spain counts the cost",
+    "Spain: rescuers find more bodies after the floods",  # a place before the colon
+])
+def test_a_topic_prefix_is_no_statement_nor_speaker(title):
+    assert flood(title) == []
+
+
+def test_a_topic_prefix_leaves_the_real_statement():
+    assert flood("Spain floods: Sánchez says 10,000 troops will reach Valencia") == [
+        ("sanchez", "10,000 troops will reach Valencia", "forward")]
+
+
+@pytest.mark.parametrize("title, who, words", [
+    ("Toll from the Valencia floods rises again: Sánchez", "sanchez", "Toll from the Valencia floods rises again"),
+    ("Spanish PM Sánchez: 'we will rebuild every town the flood hit'", "sanchez", "we will rebuild every town the flood hit"),
+    ("Spain: 'we will rebuild every town the flood hit'", SPAIN, "we will rebuild every town the flood hit"),
+])
+def test_name_tags_in_headlines_still_speak(title, who, words):
+    assert flood(title) == [(who, words, "headline")]
+
+
+def test_generic_speakers_are_attributed_like_governments():
+    assert flood("Valencia floods", "Rescuers said 89 people are still missing in Valencia.") == [
+        (RESCUE, "89 people are still missing in Valencia", "forward")]
+    assert flood("Valencia floods", "Amid the floods, the authorities say they have evacuated 2,000 residents.") == [
+        (RESCUE, "they have evacuated 2,000 residents", "forward")]
+
+
+def test_a_figure_under_a_topic_prefix_has_no_speaker_as_source():
+    item = Item(feed_url="https://example.org/rss", id="1", title="Spain floods: 89 people still missing in Valencia",
+                text="", link="https://example.org/a", published=None)
+    _, figures = extract(item, Match("floods", True, 90, 75), FLOOD)
+    assert [(f.value, f.source) for f in figures] == [(89, None)]
+
+
+@pytest.mark.parametrize("text", [
+    "The Spanish army accused of arriving too late in the flooded towns of Valencia.",
+    "More rain hit Valencia, said to be the worst floods in decades, Madrid.",
+    "Sánchez is said to have visited the floods in Valencia.",
+])
+def test_a_passive_reporting_verb_has_no_speaker(text):
+    assert flood("Valencia floods", text) == []
+
+
+def test_a_pronoun_after_that_is_the_speaker_again():
+    assert flood("Valencia floods", "The government released video that it claimed shows the floods in Valencia.") == [
+        (SPAIN, "shows the floods in Valencia", "forward")]
+
+
+def test_participle_reporting_verbs():
+    assert flood("Valencia floods", "Rain went on, with Sánchez announcing that 10,000 troops will go to Valencia.") == [
+        ("sanchez", "10,000 troops will go to Valencia", "forward")]
