@@ -1,43 +1,104 @@
-"""Pure: the figures of a sentence (numbers about the story, by the story's figure kinds).
+"""Pure: the figures of a sentence: numbers about the story, tied to the story's figure kinds.
 
-Figures
-    A number is a figure when one of the story's figure kinds counts it:
-      number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · a dozen
-      range      10,000-12,000 · 10,000 to 12,000 · between 10,000 and 12,000 (value = low end,
-                 `high` = high end); "10-12k" applies the multiplier to both ends
-      qualifier  about/around/approximately/roughly/some/nearly/almost/an estimated -> "about";
-                 at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
-                 no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
-                 none -> "exact"
-      noun       within 5 words after the number, with no punctuation or function word between
-                 (in, as, of, were, people, ...), a kind's `nouns` ("1,500 North Korean special
-                 forces troops"); "N of them" and "N-strong" count as the nouns of the sentence;
-                 "including N ..." is a part of a figure, not a figure
-      subject    a kind's `subjects` ("North Korean") between number and noun, or the nearest
-                 nation named before the number in the sentence is a subject (not one of
-                 `other_subjects`: "Russia has moved 50,000 troops" is not a North Korean
-                 figure); a nation of `other_subjects` between number and noun rules it out
-      kind       the first kind in config order whose `context` terms occur in the number's
-                 clause (between commas, semicolons, dashes, "and most/some/the ..."); a kind
-                 without context is the
-                 default. So order kinds specific first: casualties, Kursk, then Russia.
-      measure    for a kind with `measures` (killed / wounded / captured / casualties), the
-                 measure whose term is in the number's clause, the longest term where terms
-                 overlap ("killed or wounded" is casualties); of several, the predicate after
-                 the counted noun ("two wounded soldiers were captured": captured), then the
-                 noun itself ("1,000 casualties"), a verb before the number ("Ukraine captures
-                 two soldiers"), a word between ("two wounded soldiers"); none found: None
-      list       a number with no noun of its own right after a measured figure, joined by
-                 a comma, "and" or "or" (a qualifier and "in fighting" may come between), and
-                 followed by a term of another measure, shares the figure's noun and kind:
-                 "100 North Korean troops killed, 1,000 wounded", "... had been killed and
-                 about 1,000 wounded" (1,000 wounded). Not when it has a noun of its own ("12
-                 wounded civilians") or repeats a measure ("..., and 12 killed in a strike": another
-                 event); "12 killed in a strike" alone is no figure (no noun, no subject)
-    Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages,
-    and numbers whose noun is not a figure noun. The figure's source is the sentence's speaker
-    (extract.py's attribution), else None. One figure per (kind, value, measure) per
-    item, with a source if any sentence gives one, a tracked actor rather than a speaker.
+extract.py calls `figures_in(sentence, story, source)` per sentence, with the sentence's speaker
+as the figure's source, and keeps one figure per (kind, value, measure) per item. Everything
+story-specific comes from the kinds (`[[figures]]` in the story file, story.FigureKind).
+
+Kind keys (all optional but `id` and `description`)
+    nouns           what is counted, after the number: "people", "troops" ("10,000 North Korean
+                    troops": up to 5 words between, none a function word)
+    verbs           the number's own predicate, every form news uses: "killed", "kill", "kills",
+                    "died", "dead", "deaths", "missing", "injured", "deployed", "sent"; phrases
+                    are fine ("went on strike", "killed or wounded"). A kind with `measures` has
+                    their terms as verbs too.
+    heads           nouns a number is the value of: "death toll", "toll". "number/count/tally/
+                    total of" + one of the kind's verbs or nouns is a head too ("the number of
+                    missing stands at 89")
+    subjects        whose number it is: "Spain", "Spanish", "North Korean" (none: anyone's)
+    other_subjects  whose it is not: "France", "Russian"
+    context         a term that must be in the number's clause ("Kursk")
+    series          level (default) | cumulative | per_event: how values follow each other
+                    (novelty.py, report.py)
+    measures        {killed = [...], wounded = [...]}: what a figure of the kind measures, each
+                    its own series
+
+How the clause ties a number to a kind (each figure's `rule` names the tie, for `explain`:
+"verb after “killed” -> toll (cumulative)")
+    head            HEAD [in/of/from ... ] LINK [qualifier] N: "death toll rises to 158",
+                    "toll tops 200" (tops/passes/surpasses/exceeds/crossed/past: "more than";
+                    nears/approaches: "about"), "raised the death toll to 205", "a death toll of
+                    158", "rose from 150 to 158" (158), "the number of missing stands at 89";
+                    one of the kind's verbs before a verb of rising is a head too ("flood
+                    deaths rise to 211")
+    noun is a verb  N VERB-NOUN: "158 deaths", "1,000 casualties"
+    verb after      N [NOUN] [in/at PLACE] [aux] VERB: "95 people killed", "45 were killed",
+                    "as many as 30 have been killed or wounded", "another 1,000 injured", "two
+                    died", "89 still missing"; aux: were/was/have been/remain/still/feared/
+                    believed to have been/confirmed/... A verb followed by a noun is an adjective
+                    ("12 wounded civilians": the civilians are counted, not the wounded); a verb
+                    followed by "or/and" another such word is a compound the kind must list
+                    ("killed or wounded")
+    verb before     VERB [qualifier|another] N [NOUN]: "floods kill at least 95", "killed more
+                    than 200", "sends a couple thousand troops"
+    noun            N NOUN, for a kind without verbs or heads: "10,000 North Korean troops";
+                    "N of them" and "N-strong" take the sentence's noun
+    clause verb     N NOUN with one of the kind's verbs elsewhere in its clause, not attached to
+                    another number ("... soldiers in Kursk, many killed")
+    list            a number with no noun of its own after a measured figure ("100 North Korean
+                    troops killed, 1,000 wounded"): see below
+    With verbs, a number whose noun is not one of the kind's nouns is not the kind's ("killed 3
+    journalists" for a kind counting soldiers); a number standing alone ("95 killed") is.
+    The best tie wins, in the order above (head first); between equal ties, a kind whose
+    `context` is in the clause, then file order. So the kind follows each number's own
+    predicate, not file order: "95 people killed and dozens missing" (95 killed), "89 missing
+    after floods that killed 217" (89 missing, 217 killed).
+
+Whose number (subjects), in order
+    a subject or other subject between the number and its noun ("100 North Korean troops");
+    for a count of events (any tie but "noun"), a place right after the number ("in|at|near|
+    inside|across [the] [southern ...] Place"; a capitalised word followed by a noun is an
+    adjective: "in Israeli strikes"): a subject counts, an other subject rules it out, and an
+    unknown place rules out a cumulative kind that has subjects ("two died in Letur" is a local
+    count, not the toll); troops "in Russia" stay whose they are; the last nation named before
+    the number (before the verb, for "verb before": "Spanish floods killed 217"); else the
+    title's or the sentence's subject. A number standing alone (no noun, no head) ("12 died", "89 missing") takes
+    its subject only from its own part of the sentence: after the previous number's noun, from
+    the start of its clause (";", ", and", "but", "while"; a fronted "In Valencia," and a
+    headline's "Spain floods:" count).
+
+Numbers
+    number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · twenty-five ·
+               a dozen (12) · a couple thousand (2,000, "about") · a couple of hundred (200)
+    range      10,000-12,000 · 10,000 to 12,000 · between 10,000 and 12,000 (value = low end,
+               `high` = high end); "10-12k" applies the multiplier to both ends; "from 150 to
+               158" is 158
+    qualifier  about/around/approximately/roughly/some/nearly/almost/an estimated -> "about";
+               at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
+               no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
+               none -> "exact"
+    vague      "dozens", "scores", "hundreds", "thousands", "several", "a few" are no figure:
+               no value a reader could compare or a series could order
+    Rejected: dates ("October 23", "23 Oct", years), ages ("20-year-old"), money, percentages;
+    "including N ..." is a part of a figure, not a figure.
+
+Measures (kinds with `measures`: killed / wounded / captured / casualties)
+    the measure whose term is in the number's clause, the longest term where terms overlap
+    ("killed or wounded" is casualties); of several, the predicate after the counted noun ("two
+    wounded soldiers were captured": captured), then the noun itself ("1,000 casualties"), a
+    verb before the number ("Ukraine captures two soldiers"), a word between ("two wounded
+    soldiers"); none found: None.
+    list: a number with no noun of its own right after a measured figure, joined by a comma,
+    "and" or "or" (a qualifier and "in fighting" may come between), and followed by a term of
+    another measure, shares the figure's noun and kind: "100 North Korean troops killed, 1,000
+    wounded". Not when it has a noun of its own ("12 wounded civilians") or repeats a measure
+    ("..., and 12 killed in a strike": another event).
+
+Why patterns and not a parser: spaCy 3.8 with the only en_core_web_sm on PyPI (a third-party
+re-upload; the official model installs from GitHub releases only) costs a 347 MB environment,
+2.1 s to import and load and 11 ms per item on this machine, and on the shapes above attached 8
+of 10 numbers usefully ("Spain: 89 missing" became an apposition of Spain, "Another 1,000
+injured" had no head); the heads, subjects and kinds would still be rules on top. These
+patterns run on relevant items only and tie all ten.
 """
 
 from __future__ import annotations
@@ -64,7 +125,8 @@ _SMALL = rf"(?:(?:{_TENS_WORDS})(?:[\s-](?:{_UNIT_WORDS}))?|{_UNIT_WORDS}|a\s+do
 _SPELLED = rf"(?:{_SMALL}(?:\s+(?:hundred|thousand|million)(?:\s+(?:and\s+)?{_SMALL}(?!\s*-?\s*(?:year|month|day)))?)*)"
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?![\d,])|\d+(?:\.\d+)?)"
 _MULT = r"(?:\s*[kK]\b|\s+(?:thousand|million)\b)"
-_ONE = rf"(?:{_DIGITS}{_MULT}?|\b{_SPELLED}\b)"
+_COUPLE = r"a\s+couple(?:\s+of)?\s+(?:hundred|thousand|million)"  # "a couple thousand": about 2,000
+_ONE = rf"(?:{_DIGITS}{_MULT}?|\b{_COUPLE}\b|\b{_SPELLED}\b)"
 _NUMBER = re.compile(
     rf"(?<![\w$£€.,-])(?:between\s+)?(?P<low>{_ONE})(?:\s*(?:-|–|—|to|and)\s*(?P<high>{_ONE}))?(?![\w%])",
     re.I,
@@ -126,7 +188,12 @@ def numbers(sent: str) -> list[_Num]:
         if re.search(r"[$£€#]\s*$", before):
             continue
         qual = next((q for q, r in _QUAL_RE if r.search(before)), "exact")
-        out.append(_Num(low, high, m.start(), m.end(), qual))
+        start = m.start()
+        if high is not None and re.search(r"\bfrom\s+$", before, re.I) and re.search(r"\sto\s", m.group(0)):
+            low, high, start = high, None, m.start("high")  # "rose from 150 to 158": the value is 158
+        if re.match(_COUPLE, low_txt, re.I) and qual == "exact":
+            qual = "about"
+        out.append(_Num(low, high, start, m.end(), qual))
     return out
 
 
@@ -142,7 +209,7 @@ def _mult_of(txt: str) -> int:
 
 
 def _value(txt: str) -> int | None:
-    txt = txt.strip()
+    txt = re.sub(r"^a\s+couple(?:\s+of)?\s+", "two ", txt.strip(), flags=re.I)
     m = re.fullmatch(rf"({_DIGITS})({_MULT})?", txt, re.I)
     if m:
         base = float(re.sub(r"[,\s\u00a0\u202f]", "", m.group(1)))
@@ -156,6 +223,8 @@ def _value(txt: str) -> int | None:
 def _spelled(txt: str) -> int | None:
     words = re.split(r"[\s-]+", txt.lower())
     words = [w for w in words if w and w != "and"]
+    if len(words) > 1 and words[0] in ("a", "an"):
+        words = words[1:]  # "a dozen", "a hundred"
     if not words or words in (["a"], ["an"]):
         return None
     total, current = 0, 0
@@ -171,6 +240,16 @@ def _spelled(txt: str) -> int | None:
     return total + current
 
 
+@dataclass(frozen=True)
+class _Tie:
+    """How the clause ties a number to a kind: the rule, its rank (lower wins), the words that did it."""
+
+    rank: int
+    rule: str  # "head" | "verb after" | "noun is a verb" | "verb before" | "noun" | "clause verb" | "list"
+    words: str  # the head, verb or noun that tied it
+    verb: tuple[int, int] | None = None  # span of the verb (or head phrase) attached to this number
+
+
 def figures_in(
     sent: str, story: Story, source: str | None, title_subject: bool = False,
     skip: tuple[tuple[int, int], ...] = (),
@@ -180,15 +259,21 @@ def figures_in(
     `title_subject`: the item's title names a subject, which a sentence naming no nation before
     the number inherits ("The first 1,500 troops arrive in Russia"). `skip`: spans of actor
     mentions, whose nation names are speakers, not the counted ("South Korea's spy agency said").
+    Each figure's `rule` says which rule tied it to its kind (for `monitor explain`).
     """
     out: list[Figure] = []
     masked = _mask(sent, skip)
+    nums = numbers(sent)
+    # verbs the grammar attaches to some number: the clause fallback must not borrow them
+    attached = {t.verb for n in nums for k in story.figures for t in [_grammar_tie(masked, n, k)] if t and t.verb}
     # a list in progress: the measured figure's kind, where its measure word ends, the measures so far
     listed: tuple[FigureKind, int, set[str | None]] | None = None
-    for n in numbers(sent):
-        kind_id = _kind(masked, n, story, title_subject)
+    scope = 0  # where the text no earlier number's noun phrase holds begins
+    for n in nums:
+        scope = max(scope, _clause_start(masked, n))
+        kind, tie = _kind(masked, n, story, title_subject, attached, scope)
+        scope = max([scope, *(n.end + m.end() for k in story.figures for m in [_noun_after(masked, n, k)[0]] if m)])
         measure, term_end = None, None
-        kind = next((k for k in story.figures if k.id == kind_id), None)
         if kind is not None and kind.measures:
             measure, term_end = _measure(masked, n, kind)
             listed = (kind, term_end, {measure}) if term_end is not None else None
@@ -198,11 +283,14 @@ def figures_in(
                 kind, listed = None, None
             else:
                 kind, listed = listed[0], (listed[0], term_end, listed[2] | {measure})
+                tie = _Tie(4, "list", measure)
         else:
             listed = None
-        if kind is not None:
+        if kind is not None and tie is not None:
+            qualifier = n.qualifier if n.qualifier != "exact" or not tie.rule == "head" else _head_qualifier(masked, n)
             out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
-                              qualifier=n.qualifier, source=source, measure=measure))
+                              qualifier=qualifier, source=source, measure=measure,
+                              rule=f"{tie.rule} “{tie.words}” -> {kind.id} ({kind.series})"))
     return out
 
 
@@ -212,45 +300,267 @@ def _mask(sent: str, spans: tuple[tuple[int, int], ...]) -> str:
     return sent
 
 
-def _kind(sent: str, n: _Num, story: Story, title_subject: bool) -> str | None:
-    counted = [k for k in story.figures if _counts(sent, n, k, title_subject)]
-    if not counted:
-        return None
+def _kind(sent: str, n: _Num, story: Story, title_subject: bool,
+          attached: set[tuple[int, int]], scope: int) -> tuple[FigureKind | None, _Tie | None]:
+    """The kind the clause ties the number to: the best-ranked tie, then a kind whose `context`
+    is in the clause over one without, then file order."""
+    if _PART_OF.search(sent[: n.start]):
+        return None, None  # "12,000 soldiers, including 500 officers": a part of a figure, not another
     clause = _clause(sent, n)
-    for k in counted:
-        if k.context and _has_any(clause, k.context):
-            return k.id
-    return next((k.id for k in counted if not k.context), None)
+    best: tuple[tuple[int, int, int], FigureKind, _Tie] | None = None
+    for i, k in enumerate(story.figures):
+        tie = _grammar_tie(sent, n, k) or _fallback_tie(sent, n, k, attached)
+        if tie is None:
+            continue
+        if k.context and not _has_any(clause, k.context):
+            continue
+        if not _about_subject(sent, n, k, tie, title_subject, scope):
+            continue
+        rank = (tie.rank, 0 if k.context else 1, i)
+        if best is None or rank < best[0]:
+            best = (rank, k, tie)
+    return (best[1], best[2]) if best else (None, None)
 
 
-def _counts(sent: str, n: _Num, kind: FigureKind, title_subject: bool) -> bool:
-    """The number counts what `kind` counts, about its subjects."""
-    nouns = _noun_res(kind)
-    if nouns is None:
-        return False
-    after = sent[n.end :]
-    m = nouns[0].match(after)
+def _grammar_tie(sent: str, n: _Num, k: FigureKind) -> _Tie | None:
+    """Head, own predicate (after or before the number) or noun-that-is-a-verb: the number's own words."""
+    res = _kind_res(k)
+    head = res.head.search(sent[: n.start]) if res.head else None
+    if head:
+        return _Tie(0, "head", head.group("h").strip(), head.span())
+    noun, bare = _noun_after(sent, n, k)
+    if res.verb is None:
+        return None
+    if noun is None and not bare:
+        return None  # "killed 3 journalists" for a kind whose nouns are troops: not its number
+    if noun is not None and res.verb_word.fullmatch(noun.group(2)):
+        return _Tie(1, "noun is a verb", noun.group(2))  # "158 deaths", "1,000 casualties"
+    at = n.end + (noun.end() if noun else 0)
+    after = res.verb_after.match(sent, at)
+    if after and noun is None and _adjective(sent, after.end()):
+        after = None  # "12 wounded civilians": the number counts the civilians
+    if after:
+        return _Tie(1, "verb after", after.group("v"), after.span("v"))
+    before = res.verb_before.search(_strip_qualifier(sent[: n.start]))
+    if before:
+        return _Tie(1, "verb before", before.group("v"), before.span("v"))
+    return None
+
+
+def _fallback_tie(sent: str, n: _Num, k: FigureKind, attached: set[tuple[int, int]]) -> _Tie | None:
+    """A kind noun after the number: a noun kind's number ("10,000 troops"); for a kind with verbs,
+    one of its verbs elsewhere in the clause, not another number's ("North Korean soldiers in Kursk,
+    many of them killed"), ranks below the number's own words."""
+    noun, _ = _noun_after(sent, n, k)
+    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", sent[n.end:], re.I)
+    strong = re.match(r"^-strong\b", sent[n.end:], re.I)
+    res = _kind_res(k)
+    if noun is None and not strong and not (pronoun and res.noun_any.search(sent)):
+        return None
+    word = noun.group(2) if noun else "of them" if pronoun else "-strong"
+    if res.verb is None:
+        return _Tie(2, "noun", word)
+    left, right = _clause_span(sent, n)
+    for m in res.verb_word_any.finditer(sent, left, right):
+        if m.span("v") not in attached:
+            return _Tie(3, "clause verb", m.group("v"))
+    return None
+
+
+def _noun_after(sent: str, n: _Num, k: FigureKind) -> tuple[re.Match[str] | None, bool]:
+    """(the kind's noun after the number, "N [words] NOUN"; whether no other noun follows: the
+    number stands alone, "95 killed", "45 were killed", "killed 95 in Valencia")."""
+    res = _kind_res(k)
+    after = sent[n.end:]
+    m = res.noun.match(after) if res.noun else None
     if m and any(_FUNCTION_WORD.match(w) for w in m.group(1).split()):
         m = None  # "12 in Zaporizhzhia as North Korean troops": the noun is not this number's
-    if _PART_OF.search(sent[: n.start]):
-        return False  # "12,000 soldiers, including 500 officers": a part of a figure, not another
-    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
+    return m, m is None and bool(_BARE.match(after) or (res.verb and res.verb_after.match(sent, n.end)))
+
+
+# what may follow a number that stands alone: punctuation, the end, a function word, an auxiliary
+_BARE = re.compile(
+    r"^(?:\s*[,;:.!?)\]—–-]|\s*$|\s+(?:in|on|at|near|across|from|since|after|before|during|amid|by|as|and|or|"
+    r"but|with|over|when|while|so|this|last|the|a|an|of|to|for|were|was|are|is|have|has|had|been|being|be|"
+    r"more|others?|remain|remained|remains|still|now|reportedly|also|already|overnight|so\s+far)\b)", re.I)
+_BARE_WORDS = frozenset(
+    "in on at near across from since after before during amid by as and or but with over when while so this last "
+    "the a an of to for were was are is have has had been being be more others remain remained remains still now "
+    "reportedly also already overnight yesterday today earlier later there here".split())
+_AUX_WORDS = (
+    r"were|was|are|is|have|has|had|been|being|be|now|reportedly|also|already|still|so\s+far|all|"
+    r"believed\s+to\s+have\s+been|believed|feared|presumed|thought|confirmed|reported|listed\s+as|"
+    r"remain|remained|remains|left|more|others?|who\s+(?:were|was|are|have\s+been|had\s+been)|who"
+)
+_PREP_PHRASE = r"(?:\s*,?\s+(?:in|on|at|near|from|across|inside)(?:\s+(?:the\s+)?[\w’'-]+){1,3}?\s*,?)?"
+_RISE = (r"(?:(?:has|have|had)\s+)?(?:r[io]se[ns]?|risen|climb(?:s|ed)?|jump(?:s|ed)?|soar(?:s|ed)?|mount(?:s|ed)?|"
+         r"increase(?:s|d)?|reach(?:es|ed)?|top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|"
+         r"stand(?:s)?\s+at|stood\s+at)\b")
+_LINK = (
+    r"(?:(?:has|have|had)\s+)?(?:now\s+|already\s+|reportedly\s+)?"
+    r"(?:[a-z]+\s+from\s+[\d,.]+(?:\s+(?:thousand|million))?\s+to|r[io]se[ns]?\s+to|risen\s+to|climb(?:s|ed)?\s+to|jump(?:s|ed)?\s+to|soar(?:s|ed)?\s+to|gr[eo]w(?:s|n)?\s+to|"
+    r"increase(?:s|d)?\s+to|mount(?:s|ed)?\s+to|reach(?:es|ed)?|hit(?:s)?|stand(?:s)?\s+at|stood\s+at|"
+    r"(?:is|was|were|are)(?:\s+(?:now|at|put\s+at))*|at|of|to|(?:put|estimated|set)\s+at|"
+    r"top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|"
+    r"near(?:s|ed)?|approach(?:es|ed)?|past)"
+)
+_LINK_MORE = re.compile(r"\b(?:top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|past)\s*$", re.I)
+_LINK_ABOUT = re.compile(r"\b(?:near(?:s|ed)?|approach(?:es|ed)?)\s*$", re.I)
+_STRIP_QUAL = re.compile(
+    r"(?:\s+(?:another|a\s+further|an\s+additional|further|additional|a\s+total\s+of|total(?:ling|ing)?|" +
+    "|".join(p for _, p in _QUALIFIERS) + r"))+\s*$", re.I)
+
+
+def _adjective(sent: str, end: int) -> bool:
+    """A word right after a verb form that is a noun: the verb is an adjective ("wounded civilians")."""
+    nxt = _NEXT_WORD.match(sent[end:])
+    return bool(nxt) and nxt.group(1).lower() not in _AFTER_PLACE_OK and nxt.group(1).lower() not in _BARE_WORDS
+
+
+def _strip_qualifier(before: str) -> str:
+    """The text before a number without its qualifier and "another" ("kill at least" -> "kill")."""
+    return _STRIP_QUAL.sub("", before.rstrip()) + " "
+
+
+def _head_qualifier(sent: str, n: _Num) -> str:
+    """A head's verb may qualify the value: "toll tops 200" is more than 200, "nears 200" about."""
+    before = sent[: n.start]
+    if _LINK_MORE.search(before):
+        return "more than"
+    return "about" if _LINK_ABOUT.search(before) else "exact"
+
+
+@dataclass(frozen=True)
+class _KindRes:
+    noun: re.Pattern[str] | None  # after a number: group 1 the words between, group 2 the noun
+    head: re.Pattern[str] | None  # before a number: group "h" the head
+    verb: str | None  # the verbs, longest first, as one alternation
+    verb_word: re.Pattern[str]  # a whole string that is one of the verbs
+    verb_after: re.Pattern[str]  # at the number's (or its noun's) end: [prep phrase] [aux] VERB
+    verb_before: re.Pattern[str]  # VERB right before the number (qualifier stripped)
+    verb_word_any: re.Pattern[str]  # a verb anywhere
+    noun_any: re.Pattern[str]  # a noun anywhere
+
+
+_KIND_CACHE: dict[tuple[tuple[str, ...], ...], _KindRes] = {}
+
+
+def _kind_res(k: FigureKind) -> _KindRes:
+    """The kind's patterns (cached by its words)."""
+    verbs = sorted({*k.verbs, *(t for terms in k.measures.values() for t in terms)}, key=len, reverse=True)
+    key = (tuple(k.nouns), tuple(verbs), tuple(k.heads))
+    res = _KIND_CACHE.get(key)
+    if res is None:
+        res = _KIND_CACHE[key] = _compile_kind(list(k.nouns), verbs, list(k.heads))
+    return res
+
+
+def _alts(terms: list[str]) -> str:
+    return "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True))
+
+
+def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _KindRes:
+    noun = re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({_alts(nouns)})\b", re.I) if nouns else None
+    head_terms = _alts(heads)
+    auto = [f"(?:{_alts(verbs)})"] if verbs else []
+    auto += [f"(?:{_alts(nouns)})"] if nouns else []
+    auto_head = rf"(?:the\s+)?(?:number|count|tally|total)\s+of\s+(?:[\w’'-]+\s+){{0,3}}?(?:{'|'.join(auto)})" if auto else ""
+    # a verb that is a noun heads a number through a verb of rising: "flood deaths rise to 211"
+    verb_head = rf"(?:{_alts(verbs)})(?=\s+{_RISE})" if verbs else ""
+    heads_alt = "|".join(x for x in (head_terms, auto_head, verb_head) if x)
+    head = re.compile(
+        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after|near|at|on|along|inside|since)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
+        rf"(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?$", re.I) if heads_alt else None
+    never = re.compile(r"(?!)")
+    noun_any = re.compile(rf"\b(?:{_alts(nouns)})\b", re.I) if nouns else never
+    if not verbs:
+        return _KindRes(noun, head, None, never, never, never, never, noun_any)
+    v = _alts(verbs)
+    # "killed or wounded" is one predicate: a verb followed by "or/and" another word of the
+    # same shape is not this verb alone (a kind that means both lists the phrase)
+    tail = r"(?!\s+(?:or|and|and/or)\s+(?:injured|wounded|hurt|missing|killed|dead|captured|displaced|detained)\b)"
+    return _KindRes(
+        noun, head, v,
+        re.compile(rf"(?:{v})", re.I),
+        re.compile(rf"{_PREP_PHRASE}(?:\s*,?\s+(?:{_AUX_WORDS}))*\s+(?P<v>{v})\b{tail}", re.I),
+        re.compile(rf"\b(?P<v>{v})\s+$", re.I),
+        re.compile(rf"(?<![\w-])(?P<v>{v})\b{tail}", re.I),
+        noun_any,
+    )
+
+
+def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subject: bool, scope: int) -> bool:
+    """The number is about the kind's subjects (a kind without subjects: any, unless an other subject).
+
+    In order: a subject or other subject between the number and its noun ("100 North Korean
+    troops"); for a count of events (a verb or head tied it), a place right after it ("killed 38
+    in Gaza": an other subject rules it out unless a subject is named earlier in the clause; an
+    unknown place rules a cumulative kind out: "two died in Letur" is a local count, not the
+    total), while troops "in Russia" stay whose they are; the last nation named before it (before
+    a verb that ties it, "Israeli strikes killed 38", only a subject counts: the other is the
+    killer, not the killed); else the title's or the sentence's subject. A number standing alone
+    ("12 killed", "89 missing") needs its subject after the previous number's noun (`scope`):
+    "100 North Korean soldiers were killed, and 12 killed in a strike on Kharkiv" is no figure.
+    """
+    after = sent[n.end:]
+    noun, _ = _noun_after(sent, n, kind)
     strong = re.match(r"^-strong((?:\s+[A-Za-z][\w.’'-]*){0,3})", after, re.I)
-    if not m and not pronoun and not strong:
-        return False
-    between = m.group(1) if m else strong.group(1) if strong else ""
+    pronoun = re.match(r"^\s+of\s+(?:them|those|these|whom)\b", after, re.I)
+    between = noun.group(1) if noun else strong.group(1) if strong else ""
     if _has_any(between, kind.other_subjects):
         return False
     if _has_any(between, kind.subjects):
         return True
-    if pronoun and not nouns[1].search(sent):
-        return False
-    if pronoun:  # "8,000 of them": the antecedent was counted earlier in the sentence
-        return _has_any(sent, kind.subjects)
-    last = _last_nation(sent[: n.start], kind)
+    if tie.rule == "head" and tie.verb and _has_any(sent[tie.verb[0]:n.start], kind.subjects):
+        return True  # "the number of North Korean troops in Russia has reached 12,000"
+    left, right = _clause_span(sent, n)
+    while (item := _LIST_ITEM.match(sent, right)) is not None:  # "45 were killed and 70 wounded near Sidon"
+        right = min([c.start() for c in _CLAUSE_SPLIT.finditer(sent, item.end())], default=len(sent))
+    place = _place_after(sent, (n.end + noun.end()) if noun else n.end, right)
+    verb_at = tie.verb[0] if tie.rule == "verb before" and tie.verb else n.start
+    if place is not None and tie.rule != "noun":
+        if _has_any(place, kind.subjects):
+            return True
+        if _has_any(place, kind.other_subjects) or (kind.series == "cumulative" and kind.subjects):
+            return False
+    if pronoun:
+        return _has_any(sent, kind.subjects)  # "8,000 of them": the antecedent was counted earlier
+    bare = noun is None and not strong and tie.rule != "head"  # a head is the number's noun
+    last = _last_nation(sent[scope if bare else 0: verb_at], kind)
     if last is not None:
         return last[1]
+    if not kind.subjects:
+        return True
+    if bare:
+        return _has_any(sent[scope:verb_at], kind.subjects)
     return title_subject or _has_any(sent, kind.subjects)
+
+
+# a list item after a number's clause: a place after it is the whole list's ("and 70 wounded")
+_LIST_ITEM = re.compile(
+    rf"\s*,?\s*(?:and|or)\s+(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?[\d,.]+\s+[a-z]+\b", re.I)
+_PLACE = re.compile(
+    r"\b(?:in|at|near|inside|across)\s+(?:the\s+)?(?:(?:south|north|east|west|southern|northern|eastern|western|"
+    r"central|south-?east(?:ern)?|south-?west(?:ern)?|north-?east(?:ern)?|north-?west(?:ern)?)\s+)?(?P<p>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})")
+_NEXT_WORD = re.compile(r"^\s+([a-z][\w’'-]*)")
+_AFTER_PLACE_OK = frozenset(
+    "and or on since after as in at by for from to the this last over when while with amid during said says "
+    "say told according before until where which who that was were is are have has had".split())
+
+
+def _place_after(sent: str, at: int, end: int) -> str | None:
+    """A place named soon after the number (or its noun): "in Letur", "in southern Gaza", at most
+    six words on and before any other number; a capitalised word followed by a noun is an
+    adjective ("in Israeli strikes"), not a place."""
+    for m in _PLACE.finditer(sent, at, end):
+        gap = _LIST_ITEM.sub(" ", sent[at:m.start()])
+        if len(gap.split()) > 6 or re.search(r"\d", gap):
+            return None
+        nxt = _NEXT_WORD.match(sent[m.end():end])
+        if nxt and nxt.group(1).lower() not in _AFTER_PLACE_OK:
+            continue  # "in Israeli strikes": an adjective
+        return m.group("p")
+    return None
 
 
 def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
@@ -268,6 +578,18 @@ def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
 def _clause(sent: str, n: _Num) -> str:
     left, right = _clause_span(sent, n)
     return sent[left:right]
+
+
+def _clause_start(sent: str, n: _Num) -> int:
+    """Where the number's clause starts, a headline's "TOPIC:" kept ("Spain floods: 89 missing")."""
+    cuts = [m.start() for m in _SCOPE_SPLIT.finditer(sent, 0, n.start)]
+    return max(cuts, default=0)
+
+
+# where another clause with its own subject starts: a fronted "In Valencia," still qualifies what follows
+_SCOPE_SPLIT = re.compile(
+    r";|,\s+(?:and|but|while|whereas)\s|\s(?:but|while|whereas)\s|\sand\s+(?=(?:\d|most|some|many|another|a\s+further|"
+    r"at\s+least|more|about|around|up|over|nearly|almost))", re.I)
 
 
 def _clause_span(sent: str, n: _Num) -> tuple[int, int]:

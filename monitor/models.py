@@ -109,6 +109,7 @@ class Figure:
     qualifier: str | None = None  # "about" | "at least" | "up to" | "more than" | "exact" | None
     source: str | None = None  # actor id
     measure: str | None = None  # what a kind with `measures` counts: "killed" | "wounded" | ...
+    rule: str = ""  # which grammar rule tied it to its kind, for `monitor explain` (figures.py)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,21 @@ Its qualifier ("at least 3,000" after "3,000") does not make it new. The measure
 after 2 captured has no previous value and no disagreement; the title names it ("NK casualties
 (killed): at least 100").
 
+A kind's `series` (story config) decides what a new value means:
+    level        (default) a value that can go either way (troops deployed): any new value is
+                 news, "up from" / "down from" the last one seen
+    cumulative   a total that only rises (a death toll): a value below the highest seen (its
+                 high end, for a range) is stale, rounded down ("more than 200" when the toll is
+                 222) or a subtotal (155 of 158 in one region): no alert; a higher one is "up
+                 from" the highest
+    per_event    a count of one event (deaths in one strike): the same value within
+                 SAME_EVENT_HOURS is the same event (outlets repeating it); a value on another
+                 day, or a different value, is another event and news, with no "up/down from"
+                 and no disagreement (other events differ, they don't disagree); its key carries
+                 the day: `...:{value}@{YYYY-MM-DD}`
+Disagreements (level and cumulative): a different value from another source within the kind's
+`disagree_days`, shown in the alert's title ("sources disagree") and data.
+
 Keys are stable: `{story}:figure:{kind}[:{measure}]:{value}[-{high}]` and
 `{story}:statement:{actor}:{sha1 of the normalised words, 12 hex}`; known facts get the same
 kind of key, so a store that was told about one would treat it the same way.
@@ -151,8 +166,18 @@ class Ledger:
         """The figures already seen of this figure's kind and measure, oldest first."""
         return [s for s in self.figures.get(fig.kind, []) if s.measure == fig.measure]
 
-    def same_figure(self, fig: Figure) -> SeenFigure | None:
-        return next((s for s in self.series(fig) if _same_figure(s, fig)), None)
+    def same_figure(self, fig: Figure, series: str = "level", when: datetime | None = None) -> SeenFigure | None:
+        """The seen figure this one repeats; for a per-event kind, only within SAME_EVENT_HOURS (one
+        event, many write-ups): the same count days later is another event."""
+        seen = self.series(fig)
+        if series == "per_event":
+            seen = [s for s in seen if _close(s.date, when, SAME_EVENT_HOURS * 3600)]
+        return next((s for s in seen if _same_figure(s, fig)), None)
+
+    def top(self, fig: Figure) -> SeenFigure | None:
+        """The highest value seen of this figure's kind and measure: a cumulative total so far."""
+        seen = self.series(fig)
+        return max(seen, key=lambda s: (s.value, s.high or s.value)) if seen else None
 
 
 @dataclass(frozen=True)
@@ -192,10 +217,13 @@ def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement]
         ledger.add_statement(SeenStatement(alert.key, st.actor, words, st.claim, st.stance, when))
         new.append(alert)
     for fig in figures:
-        seen_fig = ledger.same_figure(fig)
+        series = series_of(story, fig.kind)
+        seen_fig = ledger.same_figure(fig, series, when)
         if seen_fig is not None:
             seen_key(seen_fig.key)
             continue
+        if series == "cumulative" and _below(fig, ledger.top(fig)):
+            continue  # stale, rounded down ("more than 200" of 222) or a subtotal: not news
         alert = figure_alert(story, item, fig, ledger)
         ledger.add_figure(SeenFigure(alert.key, fig.kind, fig.value, fig.high, fig.qualifier, fig.source,
                                      when, alert.outlet, item.link, fig.measure))
@@ -224,6 +252,22 @@ def _same_figure(seen: SeenFigure, fig: Figure) -> bool:
     if seen.high is None and fig.high is None and "about" in (seen.qualifier, fig.qualifier):
         return abs(seen.value - fig.value) <= ABOUT_TOLERANCE * max(seen.value, fig.value)
     return False
+
+
+def series_of(story: Story, kind: str) -> str:
+    """The kind's `series`: "level" (default), "cumulative" or "per_event"."""
+    conf = next((k for k in story.figures if k.id == kind), None)
+    return conf.series if conf is not None else "level"
+
+
+def _below(fig: Figure, top: SeenFigure | None) -> bool:
+    """Under a cumulative total already seen: its high end (or value) below the total's value."""
+    return top is not None and (fig.high if fig.high is not None else fig.value) < top.value
+
+
+def _close(a: datetime | None, b: datetime | None, seconds: float) -> bool:
+    """Within `seconds` of each other; an unknown time is close to any (no new event without a date)."""
+    return a is None or b is None or abs((_utc(a) - _utc(b)).total_seconds()) <= seconds
 
 
 def _similar(a: str, b: str) -> float:
@@ -260,9 +304,12 @@ def statement_key(story: str, actor: str, words: str) -> str:
     return f"{story}:statement:{actor}:{hashlib.sha1(words.encode()).hexdigest()[:12]}"
 
 
-def figure_key(story: str, kind: str, value: int, high: int | None, measure: str | None = None) -> str:
+def figure_key(story: str, kind: str, value: int, high: int | None, measure: str | None = None,
+               day: datetime | None = None) -> str:
+    """`day`: a per-event figure's date ("@2024-10-25"): the same count another day is another event."""
     what = f"{kind}:{measure}" if measure else kind
-    return f"{story}:figure:{what}:{value}" + (f"-{high}" if high is not None else "")
+    return (f"{story}:figure:{what}:{value}" + (f"-{high}" if high is not None else "")
+            + (f"@{_utc(day):%Y-%m-%d}" if day is not None else ""))
 
 
 def outlet(item: Item) -> str:
@@ -297,9 +344,14 @@ def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert
     label = (kind.label or kind.description) if kind else fig.kind
     days = kind.disagree_days if kind else 3.0
     source = outlet(item)
+    series = kind.series if kind else "level"
     seen = ledger.series(fig)
-    prev = seen[-1] if seen else None
-    disagree = _disagreements(seen, fig, item.published, days)
+    # a cumulative total moves on from the highest value seen; a level from the last one; each
+    # per-event count stands alone (no previous value, no disagreement: other events differ)
+    prev = ledger.top(fig) if series == "cumulative" else seen[-1] if seen and series == "level" else None
+    disagree = _disagreements(seen, fig, item.published, days) if series != "per_event" else []
+    if series == "cumulative":  # a rising total's earlier values are its history, unless another source gave them
+        disagree = [d for d in disagree if d.source is not None and fig.source is not None]
     if fig.measure:
         label += f" ({fig.measure})"
     title = f"{label}: {_value(fig.value, fig.high, fig.qualifier)}"
@@ -316,12 +368,13 @@ def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert
         lines.append(f"Other source: {_value(d.value, d.high, d.qualifier)}{_who(story, d)}"
                      + (f" via {d.outlet}: {d.link}" if d.link else ""))
     return Alert(
-        key=figure_key(story.id, fig.kind, fig.value, fig.high, fig.measure), story=story.id, kind="figure",
+        key=figure_key(story.id, fig.kind, fig.value, fig.high, fig.measure,
+                       item.published if series == "per_event" else None), story=story.id, kind="figure",
         title=title, body="\n".join(lines), link=item.link, outlet=source, item_id=item.id,
         feed_url=item.feed_url, actor=fig.source, published=item.published,
         data={
             "figure": {"value": fig.value, "high": fig.high, "kind": fig.kind, "qualifier": fig.qualifier,
-                       "source": fig.source, "sentence": fig.sentence}
+                       "source": fig.source, "sentence": fig.sentence, "series": series}
             | ({"measure": fig.measure} if fig.measure else {}),
             "previous": _seen_dict(prev) if prev else None,
             "disagreement": [_seen_dict(d) for d in disagree],

@@ -11,7 +11,13 @@ kind, and per measure for kinds with measures ("NK casualties (killed)", "... (w
     x  the time the figure was published (else when we first stored it), UTC
     y  the value, from 0; a range ("10,000-12,000") is drawn as a bar from low to high
     a  each point links to the article and says the value, qualifier, who gave it and the outlet;
-       the step line follows the latest value over time; points carry `data-value`.
+       points carry `data-value`.
+    The kind's `series` (story config) decides the line and "latest", as novelty.py decides alerts:
+       level        one step line per source (who gave it): sources are not joined into one
+                    trend; latest = the most recent value
+       cumulative   one step line of the running highest value (a total only rises: a later
+                    lower mention does not pull it down); latest = the highest value
+       per_event    no line (each point is its own event); latest = the most recent event
 """
 
 from __future__ import annotations
@@ -137,10 +143,15 @@ class Chart:
     height: int = CHART_H
     x_ticks: list[tuple[float, str]] = field(default_factory=list)
     y_ticks: list[tuple[float, str]] = field(default_factory=list)
-    line: str = ""  # SVG polyline points of the step line
+    line: str = ""  # SVG polyline points of the first step line (kept for callers of one line)
+    series: str = "level"  # the kind's series: level | cumulative | per_event
+    lines: list[str] = field(default_factory=list)  # SVG polyline points, one per step line
 
     @property
     def latest(self) -> Point:
+        """The most recent point; for a cumulative total the highest (then most recent) one."""
+        if self.series == "cumulative":
+            return max(self.points, key=lambda p: (p.high or p.value, p.value, p.when))
         return self.points[-1]
 
     @property
@@ -246,7 +257,8 @@ def charts(events: Iterable[dict], story: Story) -> list[Chart]:
         conf = next((k for k in story.figures if k.id == kind), None)
         label = (conf.label or conf.description) if conf else kind
         chart = Chart(f"{kind}-{measure}" if measure else kind, label + (f" ({measure})" if measure else ""),
-                      sorted(by_kind[(kind, measure)], key=lambda p: (p.when, p.value)))
+                      sorted(by_kind[(kind, measure)], key=lambda p: (p.when, p.value)),
+                      series=conf.series if conf else "level")
         _layout(chart, min(every), max(every))  # one time axis for every chart of the story
         out.append(chart)
     return out
@@ -275,12 +287,34 @@ def _layout(c: Chart, t_min: datetime, t_max: datetime) -> None:
     fmt = "%b %d" if span >= 2 * 86400 else "%b %d %H:%M"
     c.x_ticks = [(px(t_min + timedelta(seconds=span * i / 4)), (t_min + timedelta(seconds=span * i / 4)).strftime(fmt))
                  for i in range(5)]
-    pts: list[str] = []
+    c.lines = [_step(pts) for pts in _line_points(c)]
+    c.line = c.lines[0] if c.lines else ""
+
+
+def _line_points(c: Chart) -> list[list[Point]]:
+    """The points each step line goes through (see the module docstring)."""
+    if c.series == "per_event":
+        return []
+    if c.series == "cumulative":
+        rising: list[Point] = []
+        for p in c.points:
+            if not rising or p.value > rising[-1].value:
+                rising.append(p)
+        return [rising]
+    by_source: dict[str, list[Point]] = {}
     for p in c.points:
+        by_source.setdefault(p.source, []).append(p)
+    return list(by_source.values())
+
+
+def _step(points: list[Point]) -> str:
+    """SVG polyline points of a step line through `points` (in time order)."""
+    pts: list[str] = []
+    for p in points:
         if pts:
             pts.append(f"{p.x},{pts[-1].split(',')[1]}")
         pts.append(f"{p.x},{p.y}")
-    c.line = " ".join(pts)
+    return " ".join(pts)
 
 
 def _nice(v: float) -> float:

@@ -7,7 +7,7 @@ story comes from here, so a user replaces the story by editing config alone.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -73,13 +73,13 @@ class Claim(Strict):
 
 
 class FigureKind(Strict):
-    """A kind of number the story tracks. Kinds are tried in file order: put specific ones first.
+    """A kind of number the story tracks; the grammar that ties a number to a kind is in figures.py.
 
-    A number is of this kind when one of `nouns` follows it (within five words), it is about one
-    of `subjects` (not `other_subjects`), and, if `context` is given, a context term is in the
-    number's clause. A kind without `context` is the default for its nouns. With `measures`,
-    a figure also says what it measures (killed, wounded, ...), and novelty compares only figures
-    of the same kind and measure. See extract.py and novelty.py.
+    A number is of this kind when the clause ties it to the kind: a `heads` phrase before it
+    ("death toll rises to 158"), one of `verbs` as its own predicate ("95 people killed", "floods
+    kill 95", "158 deaths") or, for a kind without verbs, one of `nouns` after it ("10,000
+    troops"); it is about one of `subjects` (not `other_subjects`), and, if `context` is given,
+    a context term is in its clause. `series` says how values follow each other (novelty.py).
     """
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
@@ -95,6 +95,23 @@ class FigureKind(Strict):
     )
     disagree_days: float = Field(
         default=3, ge=0, description="Different values from other sources within this many days disagree."
+    )
+    verbs: list[str] = Field(
+        default_factory=list,
+        description="Predicates that make a number this kind, every form news uses: 'killed', 'kill', 'kills', "
+        "'died', 'dead', 'deaths'. With verbs, the number's own predicate decides between kinds that count the "
+        "same nouns ('95 people killed and 30 missing'); a number whose noun is not one of `nouns` is not this kind.",
+    )
+    heads: list[str] = Field(
+        default_factory=list,
+        description="Nouns a number is the value of, before it through a verb or preposition: 'death toll' "
+        "('the death toll rose to 158', 'a death toll of 158'). 'number of' + a verb or noun of the kind is a head too.",
+    )
+    series: Literal["level", "cumulative", "per_event"] = Field(
+        default="level",
+        description="level: can go either way (troops deployed); cumulative: only rises (a death toll), so a "
+        "lower or rounded-down later value is stale or a subtotal, not news; per_event: each event has its own "
+        "count (deaths in one strike), every new value is news.",
     )
     measures: dict[str, list[str]] = Field(
         default_factory=dict,
