@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -46,6 +47,8 @@ def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Con
 def fail_config(exc: ConfigError) -> None:
     for line in exc.problems:
         click.echo(f"error: {line}", err=True)
+    for line in getattr(exc, "warnings", []):
+        click.echo(f"warning: {line}", err=True)
     click.echo(f"{len(exc.problems)} problem(s) in the configuration; nothing was started.", err=True)
     sys.exit(2)
 
@@ -89,6 +92,8 @@ def run(config_dir: str | None, state_dir: str | None, verbose: int, log_format:
 
     cfg = load_config(config_dir, state_dir)
     setup_logging(cfg, max(verbose, 1), log_format)
+    for line in cfg.warnings:
+        logging.getLogger("monitor.config").warning("config warning: %s", line)
     try:
         Service(cfg, config_dir, state_dir, web=web).run_forever()
     except OSError as exc:  # the dashboard's port is taken or not allowed
@@ -193,10 +198,58 @@ def health(config_dir: str | None, state_dir: str | None, verbose: int, web: str
 @cli.command()
 @common
 def validate(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
-    """Check the config files and environment; report every problem with a fix."""
+    """Check the config files and environment; report every problem with a fix, and warn about
+    settings that can never apply (an alias that is also a look-alike, ...)."""
     cfg = load_config(config_dir, state_dir)
+    for line in cfg.warnings:
+        click.echo(f"warning: {line}", err=True)
     click.echo(f"{cfg.config_dir}: ok: {len(cfg.feeds)} feeds, {len(cfg.stories)} stories "
                f"({', '.join(s.id for s in cfg.stories)}), {len(cfg.notify.targets)} notification targets")
+
+
+@cli.group()
+def story() -> None:
+    """Write story files."""
+
+
+@story.command("new")
+@common
+@click.argument("story_id", metavar="ID")
+@click.option("--from", "article", metavar="ARTICLE.txt", type=click.Path(dir_okay=False),
+              help="Draft actors, figure kinds, concepts and [known] facts from an article (title on the first line).")
+def story_new(config_dir: str | None, state_dir: str | None, verbose: int, story_id: str, article: str | None) -> None:
+    """Write a commented story file, config/stories/ID.toml (never over an existing one); with
+    --from, a draft from an article about the story. Then edit it, `monitor validate` and
+    `monitor explain --text` until it says what you want."""
+    import re
+    import tempfile
+    from pathlib import Path
+
+    from .draft import draft
+
+    if not re.fullmatch(r"[a-z0-9_-]+", story_id):
+        raise _usage_error(f"{story_id!r}: a story id is lower-case letters, digits, - and _. Hint: monitor story new my-story")
+    path = config_mod.config_dir(config_dir) / config_mod.STORIES_DIR / f"{story_id}.toml"
+    if path.exists():
+        raise _usage_error(f"{path}: already exists; nothing written. Hint: pick another ID or move the file away")
+    text = None
+    if article:
+        try:
+            text = Path(article).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _usage_error(f"{article}: cannot read the article: {exc}. Hint: give a UTF-8 text file") from exc
+    body = draft(story_id, text)
+    with tempfile.TemporaryDirectory() as tmp:  # the draft must validate before it is written
+        problems: list[str] = []
+        (Path(tmp) / "check.toml").write_text(body, encoding="utf-8")
+        config_mod.load_story(Path(tmp) / "check.toml", problems)
+    if problems:  # pragma: no cover - a bug in the drafter, shown rather than written
+        raise click.ClickException("the draft does not validate (a bug, please report it):\n" + "\n".join(problems))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as f:
+        f.write(body)
+    click.echo(f"wrote {path}" + (f" (drafted from {article})" if article else "") +
+               ". Next: edit it, then `monitor validate` and `monitor explain --text \"...\"`")
 
 
 @cli.group()
@@ -465,7 +518,9 @@ def explain(config_dir: str | None, state_dir: str | None, verbose: int, link: s
             title: str, story_id: str | None) -> None:
     """Show why an item matches a story or not: every alias and term found, with its score and
     span (field[start:end] in the item's title or text), each concept's and claim's points, and
-    the decision against the threshold. Edit config/stories/*.toml and run it again to tune.
+    the decision against the threshold; then the statements and figures it gives, with the rule
+    that found each, and what novelty would do with them against the store (new, repeat, known).
+    Edit config/stories/*.toml and run it again to tune.
 
     LINK is a stored item's link; or pass --text (and --title) to explain any text.
     """
@@ -477,7 +532,50 @@ def explain(config_dir: str | None, state_dir: str | None, verbose: int, link: s
     click.echo(f"item: {item.title or '(no title)'}" + (f"  <{item.link}>" if item.link else ""))
     for story in stories:
         click.echo("")
-        _print_explanation(match(item, story))
+        m = match(item, story)
+        _print_explanation(m)
+        _print_extraction_of(cfg, story, item, m)
+
+
+def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m: "Match") -> None:
+    """The statements and figures the item gives (with the rule that found each) and what novelty
+    would do with them against the store's alerts (or the story's [known] facts without a store)."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from .extract import extract
+    from .novelty import Ledger, decide
+
+    statements, figures = extract(item, m, story)
+    if not m.relevant:
+        click.echo("  extraction (the service extracts only from relevant items; shown as if this one were):")
+    if cfg.database.exists():
+        store = open_store(cfg)
+        try:
+            ledger, against = Ledger.from_alerts(story, store.alerts(story.id)), f"the store ({cfg.database})"
+        finally:
+            store.close()
+    else:
+        ledger, against = Ledger.from_story(story), "the story's [known] facts (no store yet)"
+    dated = item if item.published else replace(item, published=datetime.now(timezone.utc))
+    verdicts = dict((id(x), v) for x, v in decide(ledger, story, dated, statements, figures).verdicts)
+    click.echo(f"  statements:" + ("" if statements else " none found"))
+    for st in statements:
+        about = f"; claim {st.claim}" + (f" ({st.stance})" if st.stance else "") if st.claim else ""
+        click.echo(f"    {st.actor:<16} {st.text!r}")
+        click.echo(f"      why: {st.why or 'extract.py'}{about}")
+        click.echo(f"      sentence: {st.sentence}")
+        click.echo(f"      novelty: {verdicts.get(id(st), '?')}")
+    click.echo(f"  figures:" + ("" if figures else " none found"))
+    for f in figures:
+        value = f"{f.value:,}" + (f"-{f.high:,}" if f.high is not None else "")
+        qual = f"{f.qualifier} " if f.qualifier and f.qualifier != "exact" else ""
+        extra = "".join(f"; {k} {v}" for k, v in (("measure", f.measure), ("source", f.source)) if v)
+        click.echo(f"    {f.kind:<16} {qual}{value}{extra}")
+        click.echo(f"      why: {getattr(f, 'rule', '') or 'figures.py'}")
+        click.echo(f"      sentence: {f.sentence}")
+        click.echo(f"      novelty: {verdicts.get(id(f), '?')}")
+    click.echo(f"  novelty compared with {against}")
 
 
 def _load_other(other_dir: str) -> list:

@@ -166,6 +166,7 @@ class Config:
     notify: Notify
     stories: tuple[Story, ...]
     secrets: tuple[str, ...] = ()  # resolved secret values, for log redaction
+    warnings: tuple[str, ...] = ()  # settings that can never apply (`monitor validate` shows them)
 
     @property
     def database(self) -> Path:
@@ -211,10 +212,11 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
         data = _read_toml(service_path, problems)
         if data is not None:
             data = _substitute_env(data, service_path, problems, secrets)
-            service = _validate(ServiceFile, data, service_path, problems) or service
+            service = _validate_partly(ServiceFile, data, service_path, problems) or service
     else:
         problems.append(f"{service_path}: file not found. Hint: copy config/monitor.toml from the project")
-    stories = load_stories(cdir / STORIES_DIR, problems)
+    warnings: list[str] = []
+    stories = load_stories(cdir / STORIES_DIR, problems, warnings)
     # Named by a hash of the URL, not its position: reordering the variable keeps each
     # target's queued deliveries with the same URL.
     extra = [Target(url=u, name=f"MONITOR_NOTIFY_URLS[{hashlib.sha256(u.encode()).hexdigest()[:8]}]")
@@ -222,7 +224,10 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
     secrets += [t.url for t in extra]
     _check_feeds(service, service_path, problems)
     if problems:
-        raise ConfigError(problems)
+        err = ConfigError(problems)
+        err.warnings = warnings  # type: ignore[attr-defined]
+        err.targets = [*service.notify.targets, *extra]  # type: ignore[attr-defined]  # for Apprise's own checks
+        raise err
     notify = service.notify.model_copy(update={"targets": [*service.notify.targets, *extra]})
     return Config(
         config_dir=cdir,
@@ -232,10 +237,11 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
         notify=notify,
         stories=tuple(stories),
         secrets=tuple(s for s in secrets if s),
+        warnings=tuple(warnings),
     )
 
 
-def load_stories(directory: Path, problems: list[str]) -> list[Story]:
+def load_stories(directory: Path, problems: list[str], warnings: list[str] | None = None) -> list[Story]:
     stories: list[Story] = []
     if not directory.is_dir():
         problems.append(f"{directory}: no stories directory. Hint: add one story file, e.g. {directory}/my-story.toml")
@@ -245,7 +251,7 @@ def load_stories(directory: Path, problems: list[str]) -> list[Story]:
         problems.append(f"{directory}: no story files (*.toml). Hint: copy the shipped story and edit it")
     seen: dict[str, Path] = {}
     for path in paths:
-        story = load_story(path, problems)
+        story = load_story(path, problems, warnings)
         if story is None:
             continue
         if story.id in seen:
@@ -256,20 +262,155 @@ def load_stories(directory: Path, problems: list[str]) -> list[Story]:
     return stories
 
 
-def load_story(path: Path, problems: list[str] | None = None) -> Story | None:
-    """Load one story file. With `problems` given, append to it; otherwise raise ConfigError."""
+def load_story(path: Path, problems: list[str] | None = None, warnings: list[str] | None = None) -> Story | None:
+    """Load one story file. With `problems` given, append to it; otherwise raise ConfigError.
+
+    Every problem comes out in one run: where the schema rejects some keys, they are set aside
+    and the rest is checked again (model checks, then cross-references such as known entries'
+    actor ids), so fixing one problem never reveals another that was there all along. Settings
+    that can never apply are appended to `warnings`.
+    """
     own = problems is None
     problems = [] if problems is None else problems
+    warnings = [] if warnings is None else warnings
     before = len(problems)
     data = _read_toml(path, problems)
-    story = _validate(Story, data, path, problems) if data is not None else None
+    story = _validate_story(data, path, problems) if data is not None else None
     if story is not None:
-        _check_story(story, path, problems)
+        _check_story(story, path, problems, warnings)
     if own and len(problems) > before:
         raise ConfigError(problems)
     return story if len(problems) == before else None
 
 
+def _validate_story(data: dict, path: Path, problems: list[str]) -> Story | None:
+    """The story, or, where the schema rejects parts of it, the story with those parts set aside
+    (problems reported for them), so the checks after the schema still run. A story with parts
+    set aside is only checked, never used."""
+    return _validate_partly(Story, _migrate_story(data, path, problems), path, problems)
+
+
+def _validate_partly(model: type[BaseModel], data: dict, path: Path, problems: list[str]) -> Any:
+    """`model` from `data`, reporting every schema problem, with the parts it rejects set aside."""
+    import copy
+
+    reported: list[tuple] = []
+    for _ in range(12):
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+        data = copy.deepcopy(data)
+        changed = False
+        for err in errors:
+            loc = tuple(err["loc"])
+            if not any(loc[: len(r)] == r for r in reported):
+                problems.append(f"{path}: {_loc(loc)}: {_explain(err)}")
+            again = loc in reported  # a placeholder its own check refuses: the entry goes
+            fixed = _drop_entry(data, loc) if again else _set_aside(model, data, loc, err["type"])
+            if fixed is not None:
+                reported.append(fixed)
+                changed = True
+        if not changed:
+            return None
+    return None
+
+
+def _set_aside(root: type[BaseModel], data: Any, loc: tuple, kind: str) -> tuple | None:
+    """Make the part an error points at valid without changing any position: an unknown key goes,
+    a bad value becomes its default or a placeholder, a bad list entry a placeholder entry.
+    Returns the location set aside, or None."""
+    if not loc:
+        return None  # a check of the whole story: nothing to set aside
+    node = data
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    last = loc[-1]
+    if kind == "extra_forbidden" and isinstance(node, dict):
+        node.pop(last, None)
+        return loc
+    model, field = _schema_at(root, loc)
+    if model is not None and field is not None and isinstance(node, dict):
+        info = model.model_fields[field]
+        if not info.is_required():
+            node.pop(field, None)
+        else:
+            node[field] = _placeholder(info.annotation, loc)
+        return loc
+    if isinstance(last, int) and isinstance(node, list) and 0 <= last < len(node):
+        node[last] = _placeholder(_item_type(root, loc), loc)
+        return loc
+    return None
+
+
+def _drop_entry(data: Any, loc: tuple) -> tuple | None:
+    """Remove the list entry holding `loc` (later entries move up: their problems were reported)."""
+    cut = max((i for i, p in enumerate(loc) if isinstance(p, int)), default=None)
+    if cut is None:
+        return None
+    node = data
+    for part in loc[:cut]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    if not isinstance(node, list) or not 0 <= loc[cut] < len(node):
+        return None
+    del node[loc[cut]]
+    return loc[:cut]
+
+
+def _schema_at(root: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, str | None]:
+    """(the model holding the key at `loc`, that key) when `loc` ends at a model's field."""
+    from typing import get_args
+
+    model: Any = root
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or part not in model.model_fields:
+            return None, None
+        if i == len(loc) - 1:
+            return model, part
+        ann = model.model_fields[part].annotation
+        args = [a for a in get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = args[0] if args else ann
+    return None, None
+
+
+def _item_type(root: type[BaseModel], loc: tuple) -> Any:
+    """The type of the list entry at `loc` (a model, str, ...)."""
+    from typing import get_args
+
+    model, field = _schema_at(root, loc[:-1])
+    if model is None or field is None:
+        return str
+    args = get_args(model.model_fields[field].annotation)
+    return args[0] if args else str
+
+
+def _placeholder(ann: Any, loc: tuple) -> Any:
+    """A value the schema accepts, for a part set aside (never used: the story is only checked)."""
+    from typing import get_args, get_origin
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return {k: _placeholder(f.annotation, (*loc, k)) for k, f in ann.model_fields.items() if f.is_required()}
+    if ann is int or ann is float:
+        return 0
+    if get_origin(ann) is list:
+        return [_placeholder(get_args(ann)[0] if get_args(ann) else str, loc)]
+    if get_origin(ann) is dict:
+        return {}
+    return "set_aside_" + "_".join(str(p) for p in loc if isinstance(p, int)) if loc and loc[-1] == "id" else "set-aside"
+
+
+def _migrate_story(data: dict, path: Path, problems: list[str]) -> dict:
+    """Story files of earlier versions keep working; what cannot be read the old way gets a
+    clear message (none so far: every earlier key is still read)."""
+    return data
 def _read_toml(path: Path, problems: list[str]) -> dict | None:
     try:
         with path.open("rb") as f:
@@ -347,7 +488,9 @@ def _check_feeds(service: ServiceFile, path: Path, problems: list[str]) -> None:
         seen.add(feed.url)
 
 
-def _check_story(story: Story, path: Path, problems: list[str]) -> None:
+def _check_story(story: Story, path: Path, problems: list[str], warnings: list[str] | None = None) -> None:
+    """Cross-references the schema cannot see (problems), and settings that can never apply (warnings)."""
+    warnings = [] if warnings is None else warnings
     actor_ids = [a.id for a in story.actors]
     for i, actor in enumerate(story.actors):
         if actor_ids.count(actor.id) > 1 and actor_ids.index(actor.id) != i:
@@ -358,7 +501,9 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
                     f"{path}: actors[{i}].ambiguous[{j}]: {amb!r} is not one of the actor's aliases. "
                     f"Hint: add it to aliases too"
                 )
-    for section, ids in (("concepts", [c.id for c in story.concepts]), ("claims", [c.id for c in story.claims])):
+        _check_lookalikes(actor, story.matching, f"{path}: actors[{i}]", warnings)
+    for section, ids in (("concepts", [c.id for c in story.concepts]), ("claims", [c.id for c in story.claims]),
+                         ("figures", [f.id for f in story.figures])):
         for i, cid in enumerate(ids):
             if ids.index(cid) != i:
                 problems.append(f"{path}: {section}[{i}].id: duplicate id {cid!r}. Hint: ids must be unique")
@@ -368,7 +513,37 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
             f"{path}: matching.threshold: {story.matching.threshold:g} is more than the concept and claim "
             f"weights add up to ({reachable:g}), so no item can match. Hint: lower the threshold or raise weights"
         )
+    _check_known(story, path, problems, warnings)
+    _check_speakers(story, path, problems, warnings)
+    _check_terms(story, path, warnings)
+
+
+def _check_lookalikes(actor: Any, matching: Any, where: str, warnings: list[str]) -> None:
+    """A look-alike rules out an alias found inside it, exactly or by a near spelling ("Kim Jong Il"
+    near "Kim Jong-un"): one that is itself a name, or near none of them, never applies."""
+    from rapidfuzz import fuzz
+
+    names = {x.casefold() for x in (actor.name, *actor.aliases)}
+
+    def near(name: str, look: str) -> bool:
+        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", look):
+            return True
+        return len(name) >= matching.fuzzy_min_length and fuzz.partial_ratio(name, look) >= matching.fuzzy_min
+
+    for j, look in enumerate(actor.lookalikes):
+        if look.casefold() in names:
+            warnings.append(f"{where}.lookalikes[{j}]: {look!r} is also one of the actor's names, so it never "
+                            "counts. Hint: remove it from aliases or from lookalikes")
+        elif not any(near(n, look.casefold()) for n in names):
+            warnings.append(f"{where}.lookalikes[{j}]: {look!r} is near none of the actor's names, so it rules "
+                            "nothing out. Hint: a look-alike is a longer name around an alias or a near spelling of "
+                            "one (\"Jill Biden\" for \"Biden\")")
+
+
+def _check_known(story: Story, path: Path, problems: list[str], warnings: list[str]) -> None:
+    actor_ids = [a.id for a in story.actors]
     kinds = {f.id for f in story.figures}
+    claims = [c.id for c in story.claims]
     for i, fig in enumerate(story.known.figures):
         if fig.kind not in kinds:
             problems.append(f"{path}: known.figures[{i}].kind: unknown figure kind {fig.kind!r}. Hint: one of {sorted(kinds)}")
@@ -376,14 +551,42 @@ def _check_story(story: Story, path: Path, problems: list[str]) -> None:
         if fig.measure is not None and fig.measure not in measures:
             problems.append(f"{path}: known.figures[{i}].measure: {fig.measure!r} is not a measure of {fig.kind!r}. "
                             f"Hint: one of {measures}")
+        if fig.source is not None and fig.source not in actor_ids and story.speaker_ref(fig.source) is None:
+            warnings.append(f"{path}: known.figures[{i}].source: {fig.source!r} is no actor id nor other:NAME of a "
+                            "[[speakers]] entry; it is shown as given. Hint: use an id from [[actors]] or other:SPEAKER")
     for i, st in enumerate(story.known.statements):
-        if st.actor not in actor_ids:
-            problems.append(f"{path}: known.statements[{i}].actor: unknown actor {st.actor!r}. Hint: use an id from [[actors]]")
-    _check_speakers(story, path, problems)
+        if st.actor.startswith("other:"):
+            if story.speaker_ref(st.actor) is None:
+                warnings.append(f"{path}: known.statements[{i}].actor: {st.actor!r} names no [[speakers]] entry, and "
+                                "statements are attributed only to actors and speakers, so it never matches. "
+                                "Hint: add a [[speakers]] entry with that name, or use an actor id")
+        elif st.actor not in actor_ids:
+            problems.append(f"{path}: known.statements[{i}].actor: unknown actor {st.actor!r}. "
+                            "Hint: use an id from [[actors]], or other:NAME for a [[speakers]] entry")
+        if st.claim is not None and st.claim not in claims:
+            problems.append(f"{path}: known.statements[{i}].claim: unknown claim {st.claim!r}. Hint: one of {claims}")
 
 
-def _check_speakers(story: Story, path: Path, problems: list[str]) -> None:
+def _check_terms(story: Story, path: Path, warnings: list[str]) -> None:
+    excluded = {t.casefold() for t in story.exclude}
+    for i, c in enumerate(story.concepts):
+        for j, t in enumerate(c.terms):
+            if t.casefold() in excluded:
+                warnings.append(f"{path}: concepts[{i}].terms[{j}]: {t!r} is also in `exclude`, so an item with it is "
+                                "never relevant. Hint: remove it from one of them")
+    for i, c in enumerate(story.claims):
+        if not c.terms:
+            warnings.append(f"{path}: claims[{i}].terms: empty, so claim {c.id!r} is never found. "
+                            "Hint: add the phrases that signal it")
+    for i, k in enumerate(story.figures):
+        if not k.nouns:
+            warnings.append(f"{path}: figures[{i}].nouns: empty, so no number is ever of kind {k.id!r}. "
+                            "Hint: add what it counts: nouns = [\"people\"]")
+
+
+def _check_speakers(story: Story, path: Path, problems: list[str], warnings: list[str] | None = None) -> None:
     """Unknown actor ids are errors; an alias shared with an actor only a warning (the actor wins)."""
+    warnings = [] if warnings is None else warnings
     actor_ids = [a.id for a in story.actors]
     owner = {x.casefold(): a.id for a in story.actors for x in (a.name, *a.aliases)}
     for i, sp in enumerate(story.speakers):
@@ -392,8 +595,9 @@ def _check_speakers(story: Story, path: Path, problems: list[str]) -> None:
                 problems.append(f"{path}: speakers[{i}].actors[{j}]: unknown actor {aid!r}. Hint: use an id from [[actors]]")
         for alias in (sp.name, *sp.aliases):
             if alias.casefold() in owner:
-                log.warning("speaker alias is also an actor alias file=%s speaker=%r alias=%r actor=%s "
-                            "(the actor wins; remove it from one of them)", path, sp.name, alias, owner[alias.casefold()])
+                warnings.append(f"{path}: speakers[{i}]: speaker alias is also an actor alias: alias={alias!r} "
+                                f"actor={owner[alias.casefold()]}; the actor wins, so it never names the speaker. "
+                                "Hint: remove it from one of them")
 
 
 # ---------------------------------------------------------------- editing feeds (monitor feeds ...)

@@ -259,9 +259,13 @@ _GAP_WORDS = re.compile(rf"^(?:['’]s(?:\s+[A-Za-z][\w\-.’']*){{1,4}}?)?(?:\s
 _GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s*$", re.I)
 # "The government released video that it claimed shows ...": the pronoun is the actor again
 _GAP_RELATIVE = re.compile(rf"^\s+(?:[\w’'-]+\s+){{1,8}}?(?:that|which|what)\s+(it|they|he|she)(?:\s+(?:{_AUX}))*\s*$", re.I)
+# "Israeli forces attack Tyre and tell people to leave": a first predicate, then the reporting verb
+_GAP_PREDICATE = re.compile(r"^\s+[a-z][\w’'-]*(?:\s+[\w’'-]+){0,6}\s+and\s+(?:then\s+|also\s+)?$")
+# ... said only by the sentence's subject: the mention opens it (after a "Video:" or an opening phrase)
+_OPENS = re.compile(r"^(?:[^,:;]{0,40}[,:]\s*)?(?:the\s+)?$", re.I)
 _COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
 _CLAUSE_LEAD = re.compile(
-    rf"^(?:\s*(?:,|that\b|of\b|about\b|against\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
+    rf"^(?:\s*(?:,|that\b|of\b|about\b|against\b|saying\b|adding\b|noting\b|(?:{_AUX})\b|(?:reporters|lawmakers|journalists|parliament|legislators|"
     r"the\s+(?:media|press|UN|U\.N\.|Security\s+Council)|him|her|them|us|"
     r"(?:[A-Z]\w+\s+){0,2}(?:TV|television|radio|News|reporters))\b))+",
     re.I,
@@ -333,13 +337,13 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     before = [m for m in ments if m.end <= v.start()]
     if not before:
         return []
-    m = before[-1]
-    gap = sent[m.end : v.start()]
-    relative = _GAP_RELATIVE.match(gap)
-    if relative and relative.group(1).lower() not in (("he", "she", "they") if m.person else ("it", "they")):
-        relative = None
-    if not (_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap) or relative):
+    # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
+    # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
+    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m)
+              or (_GAP_PREDICATE.match(sent[m.end : v.start()]) and _OPENS.match(sent[: m.start]))), None)
+    if m is None:
         return []
+    before = [b for b in before if b.end <= m.start] + [m]
     if _PASSIVE.match(sent, v.start()):
         return []  # "Israeli military accused of targeting ...", "Seoul said to be ..."
     speakers = [m]
@@ -368,6 +372,15 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         clause = f"{v.group(0).lower()} {clause.strip()}"  # the verb is the statement: "does not deny ...", "accused X of"
     text = _text(sent, clause)
     return [Attribution(s.actor, text, v.group(0), s.person, v.start(), rule) for s in reversed(speakers)]
+
+
+def _speaker_gap(gap: str, m: Mention) -> bool:
+    """What may come between a speaker and its verb: a few words, "'s spokesperson", an
+    appositive, or a relative clause whose pronoun is the speaker again."""
+    relative = _GAP_RELATIVE.match(gap)
+    if relative and relative.group(1).lower() not in (("he", "she", "they") if m.person else ("it", "they")):
+        relative = None
+    return bool(_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap) or relative)
 
 
 def _inverted(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribution]:
@@ -513,8 +526,12 @@ def _on_story_re(story: Story) -> re.Pattern[str]:
 # ---------------------------------------------------------------- the stage
 
 
-def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], list[Figure]]:
-    """Statements by tracked actors and figures about the story, title first, each once."""
+def extract(item: Item, match: Match, story: Story, *,
+            every_sentence: bool = False) -> tuple[list[Statement], list[Figure]]:
+    """Statements by tracked actors and figures about the story, title first, each once.
+
+    `every_sentence`: statements from sentences that do not touch the story too (drafting a
+    story from an article, whose every sentence is about it)."""
     statements: list[Statement] = []
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
@@ -525,7 +542,7 @@ def extract(item: Item, match: Match, story: Story) -> tuple[list[Statement], li
         for s in sentences(text, field):
             local, local_sp = _local(ments, s), _local(spoken, s)
             atts = _attribute_with_speakers(s.text, local, local_sp, field == "title")
-            on_story = (field == "text" and title_on_story) or _on_story(s.text, story)
+            on_story = every_sentence or (field == "text" and title_on_story) or _on_story(s.text, story)
             if on_story:
                 statements += _statements(s.text, atts, story, statements)
             source = atts[0].actor if atts else None

@@ -120,11 +120,15 @@ def masked(target: Target) -> str:
 
 def check_targets(config: Config) -> list[str]:
     """One problem per unusable target (for `monitor validate`): bad Apprise URL, duplicate name."""
+    return _check_target_list(config.notify.targets, config.config_dir)
+
+
+def _check_target_list(targets: Iterable[Target], config_dir: Path) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
-    for i, t in enumerate(config.notify.targets):
+    for i, t in enumerate(targets):
         tid = target_id(t)
-        where = tid if tid.startswith("MONITOR_NOTIFY_URLS[") else f"{config.config_dir / SERVICE_FILE}: notify.targets[{i}]"
+        where = tid if tid.startswith("MONITOR_NOTIFY_URLS[") else f"{config_dir / SERVICE_FILE}: notify.targets[{i}]"
         if apprise.Apprise.instantiate(t.url) is None:
             problems.append(f"{where}: Apprise cannot use this URL: {masked(t)}. "
                             "Hint: check the scheme and its required parts at https://github.com/caronc/apprise/wiki")
@@ -138,10 +142,20 @@ def load_checked(config_dir: str | Path | None = None, state_dir: str | Path | N
     """config.load() plus the checks only Apprise can make (usable URLs); raises ConfigError."""
     from . import config as config_mod
 
-    cfg = config_mod.load(config_dir, state_dir)
+    try:
+        cfg = config_mod.load(config_dir, state_dir)
+    except ConfigError as exc:  # the targets that did load are checked too: every problem in one run
+        more = _check_target_list(getattr(exc, "targets", []), config_mod.config_dir(config_dir))
+        if more:
+            err = ConfigError([*exc.problems, *(p for p in more if p not in exc.problems)])
+            err.warnings = getattr(exc, "warnings", [])  # type: ignore[attr-defined]
+            raise err from None
+        raise
     problems = check_targets(cfg)
     if problems:
-        raise ConfigError(problems)
+        err = ConfigError(problems)
+        err.warnings = list(cfg.warnings)  # type: ignore[attr-defined]
+        raise err
     return cfg
 
 

@@ -15,8 +15,11 @@ A statement is the same as an earlier one by the same actor when
       lower-cased words without stop words and plural/tense endings, so rewordings across
       outlets ("called the deployment a dangerous expansion" / "said the move is a dangerous
       expansion of Russia's war") are one statement; or
-    - both touch the same claim with the same stance (a second "confirms" by Austin is not new;
-      a "denies" by an actor who confirmed before is); or
+    - both touch the same claim with the same stance and were made within SAME_CLAIM_DAYS (3) of
+      each other (a second "confirms" by Austin that week is not new; a "denies" by an actor who
+      confirmed before is, and so is a denial restated weeks later: new remarks are news). A
+      `[known]` statement without a `date` counts as said when tracking began (the story's first
+      alert): a known statement never swallows every later statement on its claim; or
     - they were made within SAME_EVENT_HOURS (36) of each other, unless they touch different
       claims or take opposite stances: one briefing, many write-ups quoting different lines.
   Several statements by one actor in one item are one novelty (title and text report the same
@@ -68,6 +71,7 @@ from .story import Story
 
 SAME_STATEMENT = 72.0
 SAME_EVENT_HOURS = 36.0
+SAME_CLAIM_DAYS = 3.0
 ABOUT_TOLERANCE = 0.05
 
 _STOP = frozenset(
@@ -91,6 +95,7 @@ class SeenStatement:
     claim: str | None = None
     stance: str | None = None
     date: datetime | None = None
+    known: bool = False  # from the story's [known] statements
 
 
 @dataclass
@@ -116,6 +121,7 @@ class Ledger:
     figures: dict[str, list[SeenFigure]] = field(default_factory=dict)
     known_keys: set[str] = field(default_factory=set)
     common: frozenset[str] = frozenset()  # the story's own words ("north", "korean", "troop")
+    started: datetime | None = None  # the first alert's date: when tracking began, for undated known statements
 
     @classmethod
     def from_story(cls, story: Story) -> Ledger:
@@ -123,12 +129,14 @@ class Ledger:
         ledger = cls(story.id, common=story_words(story))
         for k in story.known.statements:
             words = normalise(k.text, ledger.common)
-            key = statement_key(story.id, k.actor, words)
-            ledger.add_statement(SeenStatement(key, k.actor, words, k.claim, k.stance, _date(k.date)))
+            actor = story.speaker_ref(k.actor) or k.actor  # "other:Seoul" is the speaker's own name
+            key = statement_key(story.id, actor, words)
+            ledger.add_statement(SeenStatement(key, actor, words, k.claim, k.stance, _date(k.date), known=True))
             ledger.known_keys.add(key)
         for f in story.known.figures:
             key = figure_key(story.id, f.kind, f.value, None, f.measure)
-            ledger.add_figure(SeenFigure(key, f.kind, f.value, None, f.qualifier, f.source, _date(f.date), "known",
+            source = (story.speaker_ref(f.source) or f.source) if f.source else None
+            ledger.add_figure(SeenFigure(key, f.kind, f.value, None, f.qualifier, source, _date(f.date), "known",
                                          measure=f.measure))
             ledger.known_keys.add(key)
         return ledger
@@ -140,6 +148,8 @@ class Ledger:
         for a in alerts:
             if a.story != story.id:
                 continue
+            if ledger.started is None and a.kind in ("statement", "figure"):
+                ledger.started = a.published
             if a.kind == "statement" and "statement" in a.data:
                 s = a.data["statement"]
                 words = normalise(s.get("text", ""), ledger.common)
@@ -158,7 +168,7 @@ class Ledger:
 
     def same_statement(self, st: Statement, words: str, when: datetime | None) -> SeenStatement | None:
         for seen in self.statements.get(st.actor, []):
-            if _same_statement(seen, st, words, when):
+            if _same_statement(seen, st, words, when, self.started):
                 return seen
         return None
 
@@ -185,6 +195,7 @@ class Decision:
     new: list[Alert] = field(default_factory=list)
     repeats: list[str] = field(default_factory=list)  # keys of stored alerts: add the item as a source
     known: list[str] = field(default_factory=list)  # keys of known facts repeated: nothing to store
+    verdicts: list[tuple[Statement | Figure, str]] = field(default_factory=list)  # each input's fate, for explain
 
 
 # ---------------------------------------------------------------- deciding
@@ -197,51 +208,71 @@ def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement]
     known: list[str] = []
     when = item.published
     by_actor: dict[str, str] = {}  # actor -> key, within this item
+    verdicts: list[tuple[Statement | Figure, str]] = []
 
-    def seen_key(key: str) -> None:
+    def seen_key(key: str) -> str:
         target = known if key in ledger.known_keys else repeats
         if key not in target and all(a.key != key for a in new):
             target.append(key)
+        return f"known: repeats a [known] fact ({key})" if key in ledger.known_keys else f"repeat of alert {key}"
 
     for st in statements:
         if st.actor in by_actor:
+            verdicts.append((st, f"one novelty with this item's other statement by {st.actor} ({by_actor[st.actor]})"))
             continue
         words = normalise(st.text, ledger.common)
         seen = ledger.same_statement(st, words, when)
         if seen is not None:
             by_actor[st.actor] = seen.key
-            seen_key(seen.key)
+            verdicts.append((st, seen_key(seen.key)))
             continue
         alert = statement_alert(story, item, st, words)
         by_actor[st.actor] = alert.key
         ledger.add_statement(SeenStatement(alert.key, st.actor, words, st.claim, st.stance, when))
         new.append(alert)
+        verdicts.append((st, f"new: alert {alert.key}"))
     for fig in figures:
         series = series_of(story, fig.kind)
         seen_fig = ledger.same_figure(fig, series, when)
         if seen_fig is not None:
-            seen_key(seen_fig.key)
+            verdicts.append((fig, seen_key(seen_fig.key)))
             continue
         if series == "cumulative" and _below(fig, ledger.top(fig)):
+            top = ledger.top(fig)
+            verdicts.append((fig, f"not news: below the cumulative total {top.value:,} already seen ({top.key})"
+                             if top else "not news"))
             continue  # stale, rounded down ("more than 200" of 222) or a subtotal: not news
         alert = figure_alert(story, item, fig, ledger)
         ledger.add_figure(SeenFigure(alert.key, fig.kind, fig.value, fig.high, fig.qualifier, fig.source,
                                      when, alert.outlet, item.link, fig.measure))
         new.append(alert)
-    return Decision(new, repeats, known)
+        verdicts.append((fig, f"new: alert {alert.key} — {alert.title}"))
+    if new and ledger.started is None:
+        ledger.started = when  # as from_alerts would find it: the first alert's date
+    return Decision(new, repeats, known, verdicts)
 
 
-def _same_statement(seen: SeenStatement, st: Statement, words: str, when: datetime | None) -> bool:
+def _same_statement(seen: SeenStatement, st: Statement, words: str, when: datetime | None,
+                    started: datetime | None = None) -> bool:
     if words and seen.words and _similar(words, seen.words) >= SAME_STATEMENT:
         return True
-    if st.claim is not None and st.claim == seen.claim and st.stance is not None and st.stance == seen.stance:
-        return True
-    if when is None or seen.date is None:
+    if when is None:
         return False
-    close = abs((_utc(when) - _utc(seen.date)).total_seconds()) <= SAME_EVENT_HOURS * 3600
+    # a known statement without a date was said when tracking began (the first alert, or now)
+    said = seen.date or ((started or when) if seen.known else None)
+    if (said is not None and st.claim is not None and st.claim == seen.claim and st.stance is not None
+            and st.stance == seen.stance and _apart(when, said) <= SAME_CLAIM_DAYS * 86400):
+        return True
+    if seen.date is None:
+        return False
+    close = _apart(when, seen.date) <= SAME_EVENT_HOURS * 3600
     other_claim = st.claim is not None and seen.claim is not None and st.claim != seen.claim
     opposite = {st.stance, seen.stance} == {"confirms", "denies"}
     return close and not other_claim and not opposite
+
+
+def _apart(a: datetime, b: datetime) -> float:
+    return abs((_utc(a) - _utc(b)).total_seconds())
 
 
 def _same_figure(seen: SeenFigure, fig: Figure) -> bool:

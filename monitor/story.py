@@ -121,20 +121,26 @@ class FigureKind(Strict):
 
 
 class KnownFigure(Strict):
-    kind: str
-    value: int
-    measure: str | None = None
-    qualifier: str | None = None
-    source: str | None = None
-    date: str | None = None
+    """A figure already known when tracking began: the same value again is not an alert."""
+
+    kind: str = Field(description="A figure kind id from [[figures]].")
+    value: int = Field(description="The number (the low end of a range).")
+    measure: str | None = Field(default=None, description="One of the kind's `measures`, if it has them.")
+    qualifier: Literal["about", "at least", "up to", "more than", "exact"] | None = Field(
+        default=None, description="about | at least | up to | more than | exact")
+    source: str | None = Field(default=None, description="Who gave it: an actor id, or other:NAME (a speaker).")
+    date: str | None = Field(default=None, description="When it was given, YYYY-MM-DD.")
 
 
 class KnownStatement(Strict):
-    actor: str
-    text: str
-    date: str | None = None
-    claim: str | None = None
-    stance: str | None = Field(default=None, description="confirms | denies")
+    """A statement already known when tracking began: the same statement again is not an alert."""
+
+    actor: str = Field(description="An actor id, or other:NAME for a [[speakers]] name or alias.")
+    text: str = Field(description="What was said, in a few words.")
+    date: str | None = Field(default=None, description="When, YYYY-MM-DD; with `claim` and `stance`, later "
+                             "statements on that claim with that stance are the same for a few days.")
+    claim: str | None = Field(default=None, description="A claim id from [[claims]].")
+    stance: Literal["confirms", "denies"] | None = Field(default=None, description="confirms | denies")
 
 
 class Known(Strict):
@@ -210,3 +216,12 @@ class Story(Strict):
 
     def actor(self, actor_id: str) -> Actor | None:
         return next((a for a in self.actors if a.id == actor_id), None)
+
+    def speaker_ref(self, ref: str) -> str | None:
+        """`other:NAME` for the speaker whose name or alias is NAME (any case), else None: known
+        entries may name a speaker as the alerts do ("other:US government") or by an alias."""
+        name = ref.removeprefix("other:").casefold()
+        if not ref.startswith("other:"):
+            return None
+        sp = next((sp for sp in self.speakers if name in {x.casefold() for x in (sp.name, *sp.aliases)}), None)
+        return f"other:{sp.name}" if sp else None

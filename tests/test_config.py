@@ -91,17 +91,99 @@ def test_shipped_config_is_valid():
     assert "ok:" in res.stdout
 
 
-def test_speaker_with_an_unknown_actor_is_an_error_and_a_shared_alias_a_warning(tmp_path, caplog):
+def test_speaker_with_an_unknown_actor_is_an_error_and_a_shared_alias_a_warning(tmp_path):
     speakers = '\n[[speakers]]\nname = "US government"\naliases = ["US", "Kirby"]\nactors = ["kirby", "biden"]\n'
     cdir = make_config(tmp_path, [], story=MINI_STORY + speakers)
-    with caplog.at_level("WARNING", logger="monitor.config"), pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err:
         config.load(cdir, tmp_path / "state")
     assert err.value.problems == [f"{cdir / 'stories' / 'test.toml'}: speakers[0].actors[1]: unknown actor 'biden'. "
-                                  "Hint: use an id from [[actors]]"]
-    assert "speaker alias is also an actor alias" in caplog.text and "alias='Kirby' actor=kirby" in caplog.text
+                                  "Hint: use an id from [[actors]], or other:NAME for a [[speakers]] entry"
+                                  .replace(", or other:NAME for a [[speakers]] entry", "")]
+    [warning] = err.value.warnings
+    assert "speaker alias is also an actor alias" in warning and "alias='Kirby' actor=kirby" in warning
     (cdir / "stories" / "test.toml").write_text(MINI_STORY + speakers.replace(', "biden"', "").replace(', "Kirby"', ""))
-    caplog.clear()
-    with caplog.at_level("WARNING", logger="monitor.config"):
-        cfg = config.load(cdir, tmp_path / "state")
+    cfg = config.load(cdir, tmp_path / "state")
     assert [(s.name, s.aliases, s.actors) for s in cfg.stories[0].speakers] == [("US government", ["US"], ["kirby"])]
-    assert caplog.text == ""
+    assert cfg.warnings == ()
+
+
+BROKEN_STORY = """
+id = "s"
+title = "t"
+colour = "red"
+[[actors]]
+id = "Bad Id"
+name = "X"
+aliases = "X"
+[[actors]]
+id = "ok"
+name = "Y"
+ambiguous = ["Z"]
+[[actors]]
+id = "ok"
+[[concepts]]
+id = "c"
+weight = "lots"
+terms = ["forces"]
+plural_only = ["force"]
+[known]
+statements = [{ actor = "nobody", text = "x", stance = "deny", claim = "c9" }]
+figures = [{ kind = "g", value = "many" }]
+"""
+
+
+def test_every_story_problem_comes_out_in_one_run(tmp_path):
+    """Schema problems used to hide the checks after the schema (duplicate ids, known entries'
+    references, ...) and an entry's own check (plural_only) until they were fixed."""
+    cdir = make_config(tmp_path, ["ftp://nope"], story=BROKEN_STORY,
+                       extra='[[notify.targets]]\nurl = "nosuchscheme://x"\n')
+    res = monitor_cmd("validate", "--config", str(cdir), "--state", str(tmp_path / "s"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    wanted = [
+        "test.toml: colour: unknown key", "actors[0].id: String should match", "actors[0].aliases: Input should be a valid list",
+        "actors[2].name: required key is missing", "concepts[0].weight: Input should be a valid number",
+        "concepts[0]: plural_only: 'force' must be one of the concept's terms",
+        "known.figures[0].value: Input should be a valid integer", "known.statements[0].stance: Input should be 'confirms' or 'denies'",
+        "actors[1].ambiguous[0]: 'Z' is not one of the actor's aliases", "actors[2].id: duplicate actor id 'ok'",
+        "known.figures[0].kind: unknown figure kind 'g'", "known.statements[0].actor: unknown actor 'nobody'",
+        "known.statements[0].claim: unknown claim 'c9'", "matching.threshold: 75 is more than",
+        "monitor.toml: feeds[0].url: not an http(s) URL", "monitor.toml: notify.targets[0]: Apprise cannot use this URL",
+    ]
+    for w in wanted:
+        assert w in res.stderr, w
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == len(wanted), res.stderr
+
+
+WARNED_STORY = 'exclude = ["quiz"]\n' + MINI_STORY.replace('ambiguous = ["Kirby"]', 'ambiguous = ["Kirby"]\nlookalikes = ["Kirby", "Jill Biden", "Kirby Smart", "John Kirbey"]') + """
+[[concepts]]
+id = "t"
+terms = ["North Korean troops", "quiz"]
+weight = 100
+[[claims]]
+id = "empty"
+description = "no terms"
+[[speakers]]
+name = "US government"
+aliases = ["US"]
+[[figures]]
+id = "f"
+description = "no nouns"
+[known]
+statements = [{ actor = "other:Washington", text = "x" }, { actor = "other:US", text = "y" }]
+figures = [{ kind = "f", value = 1, source = "nobody" }]
+"""
+
+
+def test_validate_warns_about_settings_that_can_never_apply(tmp_path):
+    cdir = make_config(tmp_path, [], story=WARNED_STORY.replace('topic = ["North Korean troops", "North Korean soldiers"]\n', ""))
+    res = monitor_cmd("validate", "--config", str(cdir), "--state", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning: ")]
+    for w in ["actors[0].lookalikes[0]: 'Kirby' is also one of the actor's names",
+              "actors[0].lookalikes[1]: 'Jill Biden' is near none of the actor's names",
+              "concepts[0].terms[1]: 'quiz' is also in `exclude`", "claims[0].terms: empty",
+              "figures[0].nouns: empty", "known.statements[0].actor: 'other:Washington' names no [[speakers]] entry",
+              "known.figures[0].source: 'nobody' is no actor id"]:
+        assert any(w in line for line in warnings), (w, warnings)
+    assert len(warnings) == 7, warnings  # "Kirby Smart" contains "Kirby", "John Kirbey" is near "John Kirby"; other:US names the speaker

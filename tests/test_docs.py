@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import pytest
 
-from monitor import config
+from monitor import config, story
 from monitor.cli import cli
 
 ROOT = Path(__file__).parent.parent
@@ -59,3 +59,31 @@ def test_every_setting_is_documented(model, table):
             continue
         assert f"`{key}`" in README or f"`targets[].{key}`" in README or f"/ `{key}`" in README, \
             f"setting {table} {key} is missing from the README's configuration tables"
+
+
+def story_reference() -> str:
+    return README[README.index("#### Story reference"):README.index("## Operations")]
+
+
+@pytest.mark.parametrize("model,table", [
+    (story.Story, "| top-level key |"), (story.Matching, "| `[matching]` key |"), (story.Concept, "| `[[concepts]]` key |"),
+    (story.Actor, "| `[[actors]]` key |"), (story.Claim, "| `[[claims]]` key |"), (story.Speaker, "| `[[speakers]]` key |"),
+    (story.FigureKind, "| `[[figures]]` key |"), (story.Known, "| `[known]` key |"),
+    (story.KnownFigure, "| `known.figures[]` key |"), (story.KnownStatement, "| `known.statements[]` key |"),
+])
+def test_every_story_key_is_in_the_story_reference_with_a_default_and_an_example(model, table):
+    ref = story_reference()
+    assert table in ref, f"the story reference has no table {table}"
+    rows = ref[ref.index(table):].split("\n\n")[0].splitlines()[2:]
+    keys = {row.split("|")[1].strip().strip("`"): row for row in rows}
+    sections = {"concepts", "matching", "actors", "claims", "speakers", "figures", "known"}
+    for key, info in model.model_fields.items():
+        if model is story.Story and key in sections:
+            continue  # a table of its own
+        assert key in keys, f"{table} {key} is missing from the README's story reference"
+        cells = [c.strip() for c in keys[key].split("|")[1:-1]]
+        assert len(cells) == 4 and all(cells), f"{table} {key}: needs a default, a meaning and an example"
+        if not info.is_required() and info.default_factory is None and info.default not in (None, ""):
+            assert str(info.default).removesuffix(".0").lower() in cells[1].lower(), f"{table} {key}: default {info.default!r}"
+    for key in keys:
+        assert key in model.model_fields, f"{table} {key} is documented but not in the schema"

@@ -630,3 +630,11 @@ def test_a_pronoun_after_that_is_the_speaker_again():
 def test_participle_reporting_verbs():
     assert flood("Valencia floods", "Rain went on, with Sánchez announcing that 10,000 troops will go to Valencia.") == [
         ("sanchez", "10,000 troops will go to Valencia", "forward")]
+
+
+def test_a_reporting_verb_after_a_first_predicate_is_the_subjects():
+    assert flood("Video: Spanish army reaches Valencia and tells residents to stay home") == [
+        (SPAIN, "residents to stay home", "forward")]
+    # not the subject: a name inside another's clause is no speaker of the second verb
+    assert flood("Valencia floods", "Rescuers condemned Spanish army delays in Valencia and called for more boats.") == [
+        (RESCUE, "Spanish army delays in Valencia and called for more boats", "forward")]

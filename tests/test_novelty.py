@@ -296,3 +296,42 @@ def test_measure_is_shown_by_notify_and_charted_apart():
         ("nk_casualties-killed", "NK casualties (killed)", [100]),
         ("nk_casualties-wounded", "NK casualties (wounded)", [1000]),
     ]
+
+
+# ---------------------------------------------------------------- known statements: speakers, claims over time
+
+SPEAKING = make_story(statements=[{"actor": "other:Seoul", "text": "North Korean troops are training in Russia's far east"}])
+SPEAKING = Story.model_validate({**SPEAKING.model_dump(), "speakers": [
+    {"name": "South Korean government", "aliases": ["South Korea", "Seoul"]}]})
+
+
+def test_a_known_statement_may_name_a_speaker_by_any_of_its_names():
+    ledger = Ledger.from_story(SPEAKING)
+    d = feed(ledger, SPEAKING, item(1, "North Korean troops are training in Russia's far east, South Korea says"))
+    assert [a.kind for a in d.new] == [] and len(d.known) == 1
+    d = feed(ledger, SPEAKING, item(2, "Seoul warns North Korean soldiers will reach the front by December", hours=2))
+    assert [a.actor for a in d.new] == ["other:South Korean government"]
+
+
+def denial(date: str | None) -> Story:
+    return make_story(statements=[{"actor": "peskov", "text": "North Korean troop reports are misinformation",
+                                   "claim": "troops_in_russia", "stance": "denies"} | ({"date": date} if date else {})])
+
+
+def test_a_known_claim_covers_restatements_for_days_not_for_ever():
+    story = denial("2024-11-01")
+    ledger = Ledger.from_story(story)
+    assert feed(ledger, story, item(1, "Peskov dismisses North Korean troop reports", hours=40)).new == []
+    later = feed(ledger, story, item(2, "Peskov again rejects North Korean troop reports", hours=24 * 10))
+    assert [a.actor for a in later.new] == ["peskov"]
+
+
+def test_an_undated_known_claim_counts_from_the_first_alert_and_survives_a_restart():
+    story = denial(None)
+    ledger = Ledger.from_story(story)
+    first = feed(ledger, story, item(1, "Zelensky says North Korean troops in Russia"))
+    assert feed(ledger, story, item(2, "Peskov dismisses North Korean troop reports", hours=24)).new == []
+    rebuilt = Ledger.from_alerts(story, list(first.new))
+    for led in (ledger, rebuilt):
+        d = feed(led, story, item(3, "Peskov again rejects North Korean troop reports", hours=24 * 5))
+        assert [a.actor for a in d.new] == ["peskov"]

@@ -1,0 +1,95 @@
+"""Writing a story: `monitor story new [--from ARTICLE]` and `monitor explain`'s statements and
+figures, as a user runs them (real child processes, a real feed on 127.0.0.1, a real SQLite store)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from conftest import DATA, make_config, monitor_cmd, rss
+
+ARTICLE = DATA / "article-floods.txt"
+
+
+def dirs(cdir: Path, tmp_path: Path) -> list[str]:
+    return ["--config", str(cdir), "--state", str(tmp_path / "state")]
+
+
+def drafted(tmp_path: Path, feeds: list[str] = ()) -> Path:
+    cdir = make_config(tmp_path, list(feeds))
+    (cdir / "stories" / "test.toml").unlink()
+    res = monitor_cmd("story", "new", "valencia-floods", "--from", str(ARTICLE), *dirs(cdir, tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert f"wrote {cdir / 'stories' / 'valencia-floods.toml'}" in res.stdout
+    return cdir
+
+
+def test_story_new_from_an_article_drafts_actors_kinds_and_known_facts_that_validate(tmp_path):
+    cdir = drafted(tmp_path)
+    path = cdir / "stories" / "valencia-floods.toml"
+    story = tomllib.loads(path.read_text())
+    assert path.read_text().startswith("# Drafted by `monitor story new valencia-floods --from")
+    actors = {a["id"]: a for a in story["actors"]}
+    assert {"sanchez", "robles"} <= set(actors)
+    assert actors["sanchez"]["name"] == "Pedro Sánchez"  # the title is not the name ...
+    assert "Spanish Prime Minister" in actors["sanchez"]["aliases"]  # ... but an alias
+    assert "minister in charge of the army" in actors["robles"]["aliases"]  # an appositive title
+    kinds = {k["id"]: k for k in story["figures"]}
+    assert kinds["killed"]["nouns"] == kinds["missing"]["nouns"] == ["people"]  # two kinds, one noun,
+    assert "killed" in kinds["killed"]["verbs"] and kinds["missing"]["verbs"][0] == "missing"  # their own verbs
+    assert kinds["killed"]["series"] == "cumulative"
+    known = {(f["kind"], f["value"]) for f in story["known"]["figures"]}
+    assert {("killed", 95), ("missing", 89)} <= known
+    assert any(s["actor"] == "sanchez" and "10,000 soldiers" in s["text"] for s in story["known"]["statements"])
+    res = monitor_cmd("validate", *dirs(cdir, tmp_path))
+    assert res.returncode == 0 and "ok:" in res.stdout, res.stderr
+
+
+def test_story_new_never_overwrites(tmp_path):
+    cdir = drafted(tmp_path)
+    before = (cdir / "stories" / "valencia-floods.toml").read_text()
+    res = monitor_cmd("story", "new", "valencia-floods", *dirs(cdir, tmp_path))
+    assert res.returncode == 2 and "already exists; nothing written" in res.stderr
+    assert (cdir / "stories" / "valencia-floods.toml").read_text() == before
+    bad = monitor_cmd("story", "new", "Bad Id", *dirs(cdir, tmp_path))
+    assert bad.returncode == 2 and "a story id is lower-case letters" in bad.stderr
+    missing = monitor_cmd("story", "new", "other", "--from", str(tmp_path / "nope.txt"), *dirs(cdir, tmp_path))
+    assert missing.returncode == 2 and "cannot read the article" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_story_new_without_an_article_writes_a_commented_template_that_validates(tmp_path):
+    cdir = make_config(tmp_path, [])
+    res = monitor_cmd("story", "new", "my-story", *dirs(cdir, tmp_path))
+    assert res.returncode == 0, res.stderr
+    text = (cdir / "stories" / "my-story.toml").read_text()
+    assert "# [[figures]]" in text and 'id = "my-story"' in text
+    assert monitor_cmd("validate", *dirs(cdir, tmp_path)).returncode == 0
+
+
+SENTENCE = "Sánchez said 120 people were killed and 89 people remain missing in Valencia after the floods."
+
+
+def test_explain_shows_statements_and_figures_with_their_rule_and_novelty(tmp_path):
+    cdir = drafted(tmp_path)
+    res = monitor_cmd("explain", "--text", SENTENCE, "--title", "Valencia floods", *dirs(cdir, tmp_path))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "statements:\n    sanchez" in out and "why: forward: ACTOR said CLAUSE (actor)" in out
+    killed = out[out.index("    killed "):]
+    assert killed.startswith("    killed           120; source sanchez")
+    assert "why: verb after" in killed.split("\n")[1]  # the figure grammar's rule (figures.py)
+    assert "novelty: new: alert valencia-floods:figure:killed:120 — killed: 120 (Pedro Sánchez), up from at least 95" in out
+    missing = out[out.index("    missing "):]
+    assert "novelty: known: repeats a [known] fact (valencia-floods:figure:missing:89)" in missing
+    assert "novelty compared with the story's [known] facts (no store yet)" in out
+
+
+def test_explain_judges_novelty_against_the_store(tmp_path, feed_server):
+    url = feed_server.set("/feed", rss(("g1", "Valencia floods: toll rises", SENTENCE)))
+    cdir = drafted(tmp_path, [url])
+    assert monitor_cmd("check", *dirs(cdir, tmp_path)).returncode == 0
+    res = monitor_cmd("explain", "--text", SENTENCE, "--title", "Valencia floods", *dirs(cdir, tmp_path))
+    assert res.returncode == 0, res.stderr
+    assert "novelty: repeat of alert valencia-floods:figure:killed:120" in res.stdout
+    assert "novelty: repeat of alert valencia-floods:statement:sanchez:" in res.stdout
+    assert "novelty compared with the store" in res.stdout
