@@ -150,6 +150,10 @@ _FUNCTION_WORD = re.compile(
     r"^(?:in|as|at|to|from|for|with|and|or|but|while|after|before|by|on|of|the|a|an|that|who|which|were|was|"
     r"are|is|be|been|have|has|had|people|civilians|children|residents|workers|citizens|his|her|their|its)$", re.I
 )
+# "12 residents and three tourists were among those killed": a part of a figure given elsewhere
+_AMONG = re.compile(
+    r"(?:\s+(?:and\s+)?[\w’'-]+){0,6}?\s+(?:(?:were|was|are|is)\s+)?among\s+(?:those|the\s+(?:dead|victims|"
+    r"casualties|fatalities|injured|wounded|missing|killed))\b", re.I)
 _PART_OF = re.compile(r"(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
 
 
@@ -304,7 +308,7 @@ def _kind(sent: str, n: _Num, story: Story, title_subject: bool,
           attached: set[tuple[int, int]], scope: int) -> tuple[FigureKind | None, _Tie | None]:
     """The kind the clause ties the number to: the best-ranked tie, then a kind whose `context`
     is in the clause over one without, then file order."""
-    if _PART_OF.search(sent[: n.start]):
+    if _PART_OF.search(sent[: n.start]) or _AMONG.match(sent, n.end):
         return None, None  # "12,000 soldiers, including 500 officers": a part of a figure, not another
     clause = _clause(sent, n)
     best: tuple[tuple[int, int, int], FigureKind, _Tie] | None = None
@@ -531,8 +535,9 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
         return last[1]
     if not kind.subjects:
         return True
-    if bare:
-        return _has_any(sent[scope:verb_at], kind.subjects)
+    if bare:  # its subject before it, or after it in its own clause ("38 killed in Israeli strikes on Gaza")
+        named = _last_nation(sent[n.end:right], kind, first=True)
+        return _has_any(sent[scope:verb_at], kind.subjects) or (named is not None and named[1])
     return title_subject or _has_any(sent, kind.subjects)
 
 
@@ -548,6 +553,11 @@ _AFTER_PLACE_OK = frozenset(
     "say told according before until where which who that was were is are have has had".split())
 
 
+_TIME_WORD = re.compile(
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|March|April|May|June|July|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|"
+    r"Nov(?:ember)?|Dec(?:ember)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b")
+
+
 def _place_after(sent: str, at: int, end: int) -> str | None:
     """A place named soon after the number (or its noun): "in Letur", "in southern Gaza", at most
     six words on and before any other number; a capitalised word followed by a noun is an
@@ -559,20 +569,24 @@ def _place_after(sent: str, at: int, end: int) -> str | None:
         nxt = _NEXT_WORD.match(sent[m.end():end])
         if nxt and nxt.group(1).lower() not in _AFTER_PLACE_OK:
             continue  # "in Israeli strikes": an adjective
+        if _TIME_WORD.match(m.group("p")):
+            continue  # "in October", "in March 2024": a time, not a place
         return m.group("p")
     return None
 
 
-def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
-    """(end, is a subject) of the last nation named before the number, if any."""
+def _last_nation(before: str, kind: FigureKind, first: bool = False) -> tuple[int, bool] | None:
+    """(end, is a subject) of the last nation named before the number, if any; `first`: the
+    first one named in `before` (then the position is its start)."""
     best: tuple[int, bool] | None = None
     for terms, is_subject in ((kind.subjects, True), (kind.other_subjects, False)):
         for t in terms:
             for m in _term_re(t).finditer(before):
+                at = -m.start() if first else m.end()
                 # a subject wins over an other-subject ending at the same place
-                if best is None or m.end() > best[0] or (m.end() == best[0] and is_subject):
-                    best = (m.end(), is_subject)
-    return best
+                if best is None or at > best[0] or (at == best[0] and is_subject):
+                    best = (at, is_subject)
+    return (abs(best[0]), best[1]) if best else None
 
 
 def _clause(sent: str, n: _Num) -> str:

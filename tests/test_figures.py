@@ -97,6 +97,21 @@ def test_places_and_subjects(sent, want):
     assert figs(sent) == want
 
 
+@pytest.mark.parametrize("sent, want", [
+    # a number alone whose subject comes after it, in its own clause
+    ("At least 40 killed in Spanish floods.", [("toll", 40, "at least")]),
+    ("At least 40 killed in landslides on Valencia's coast.", [("toll", 40, "at least")]),
+    ("At least 40 killed in landslides on the coast of Portugal.", []),
+    # a month or a day is not a place: no local count
+    ("Floods killed 95 people in October, Spanish officials said.", [("toll", 95, "exact")]),
+    # "among those killed" is a part of a figure given elsewhere, not another figure
+    ("Floods killed 95 people in Valencia; 12 residents were among the dead.", [("toll", 95, "exact")]),
+    ("Officials in Valencia say 12 residents and three tourists were among those killed.", []),
+])
+def test_subject_after_a_lone_number_times_and_parts(sent, want):
+    assert figs(sent) == want
+
+
 def test_a_kind_without_subjects_takes_a_count_anywhere():
     assert figs("Another 1,000 injured in Portugal.") == [("injured", 1000, "exact")]
 
