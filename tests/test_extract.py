@@ -77,6 +77,14 @@ def test_reported_speech_verbs(verb):
     assert "North Korean troop reports were wrong" in st[0].text
 
 
+@pytest.mark.parametrize("verb", ["praised", "hails", "welcomed", "criticised", "applauds", "commended"])
+def test_verbs_of_praise_and_blame_report_speech(verb):
+    """"Zelensky hails ...": an evaluation said aloud is a statement like "says"."""
+    st, _ = run(f"Zelensky {verb} South Korea's response to the North Korean troop reports")
+    assert [s.actor for s in st] == ["zelensky"]
+    assert st[0].text.startswith("South Korea's response")
+
+
 def test_direct_quote_after_speaker():
     st, _ = run("", "Kirby said: “We believe North Korean soldiers are training in the far east.”")
     assert st[0].actor == "kirby"
