@@ -263,6 +263,11 @@ _GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s
 _GAP_RELATIVE = re.compile(rf"^\s+(?:[\w’'-]+\s+){{1,8}}?(?:that|which|what)\s+(it|they|he|she)(?:\s+(?:{_AUX}))*\s*$", re.I)
 # "Israeli forces attack Tyre and tell people to leave": a first predicate, then the reporting verb
 _GAP_PREDICATE = re.compile(r"^\s+[a-z][\w’'-]*(?:\s+[\w’'-]+){0,6}\s+and\s+(?:then\s+|also\s+)?$")
+# "Biden, US lawmakers praise ...", "Biden and lawmakers on Thursday praised ...": co-subjects the
+# story does not track, after the actor that opens the sentence
+_GAP_COSUBJECT = re.compile(
+    rf"^(?=\s*(?:,|and\b|&))(?:\s*,\s*(?:[\w.’'-]+\s+){{0,2}}[\w.’'-]+)*(?:\s*,?\s+(?:and|&)\s+"
+    rf"(?:[\w.’'-]+\s+){{0,2}}[\w.’'-]+)?(?:\s+(?:{_AUX}))*\s*$", re.I)
 # ... said only by the sentence's subject: the mention opens it (after a "Video:" or an opening phrase)
 _OPENS = re.compile(r"^(?:[^,:;]{0,40}[,:]\s*)?(?:the\s+)?$", re.I)
 _COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
@@ -342,7 +347,8 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
     # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
     m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m)
-              or (_GAP_PREDICATE.match(sent[m.end : v.start()]) and _OPENS.match(sent[: m.start]))), None)
+              or ((_GAP_PREDICATE.match(sent[m.end : v.start()]) or _GAP_COSUBJECT.match(sent[m.end : v.start()]))
+                  and _OPENS.match(sent[: m.start]))), None)
     if m is None:
         return []
     before = [b for b in before if b.end <= m.start] + [m]

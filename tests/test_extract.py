@@ -85,6 +85,19 @@ def test_verbs_of_praise_and_blame_report_speech(verb):
     assert st[0].text.startswith("South Korea's response")
 
 
+@pytest.mark.parametrize("sent", [
+    "Zelensky, European leaders condemn North Korean troop deployment to Russia",
+    "Zelensky and other leaders on Monday condemned the North Korean troop deployment to Russia.",
+])
+def test_an_opening_actor_speaks_with_untracked_co_subjects(sent):
+    assert speakers(sent) == ["zelensky"]
+
+
+def test_an_actor_inside_the_predicate_does_not_speak_for_its_co_subject():
+    """"Russia hosts Zelensky and officials said": Zelensky does not open the sentence."""
+    assert "zelensky" not in speakers("Kyiv welcomes the troop reports about Zelensky and officials said North Korean troops left.")
+
+
 def test_direct_quote_after_speaker():
     st, _ = run("", "Kirby said: “We believe North Korean soldiers are training in the far east.”")
     assert st[0].actor == "kirby"
