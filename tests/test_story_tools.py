@@ -93,3 +93,26 @@ def test_explain_judges_novelty_against_the_store(tmp_path, feed_server):
     assert "novelty: repeat of alert valencia-floods:figure:killed:120" in res.stdout
     assert "novelty: repeat of alert valencia-floods:statement:sanchez:" in res.stdout
     assert "novelty compared with the store" in res.stdout
+
+
+def test_the_draft_reads_titles_with_of_name_particles_and_peoples_counted_by_nationality():
+    """Invented article: "Minister of Health" is a title, "al-Rashid" part of a name, "Juan" no
+    nationality, "1,200 Peruvians" a count of people (not an institution that would hide it)."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("peru-floods", (
+        "Floods in Peru: death toll rises\n\n"
+        "Minister of Health Maria Lopez said on Monday that more than 1,200 Peruvians have been killed by the floods.\n"
+        "Foreign Minister Ahmed al-Rashid said aid from abroad would arrive on Tuesday.\n"
+        "At least 30 people died in Lima, and Chief of Staff Juan Perez said the army was ready.\n"
+        "A mudslide in Lima killed 12 children.\n")))
+    actors = {a["name"]: a for a in story["actors"]}
+    assert {"Maria Lopez", "Ahmed al-Rashid", "Juan Perez"} <= set(actors)
+    assert "Minister of Health Maria Lopez" in actors["Maria Lopez"]["aliases"]
+    assert "Minister of Health" not in actors["Maria Lopez"]["aliases"]  # a title that says nobody's office
+    assert "Chief of Staff Juan Perez" in actors["Juan Perez"]["aliases"]
+    assert "Peruvians" not in actors
+    assert not any("childrens" in k["nouns"] for k in story["figures"])  # irregular plurals stay as they are
+    (killed,) = [k for k in story["figures"] if k["id"] == "killed"]
+    assert "Peruvians" in killed["nouns"]
+    assert ("killed", 1200) in {(f["kind"], f["value"]) for f in story["known"]["figures"]}
