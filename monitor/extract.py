@@ -238,10 +238,10 @@ SPEECH_VERBS = (
     "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
     "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
     "praise|praises|praised|hail|hails|hailed|welcome|welcomes|welcomed|applaud|applauds|applauded|"
-    "commend|commends|commended|criticise|criticises|criticised|criticize|criticizes|criticized|"
+    "commend|commends|commended|propose|proposes|proposed|criticise|criticises|criticised|criticize|criticizes|criticized|"
     r"reiterates|reiterated|calls?\s+for|called\s+for|calling\s+for|announcing|claiming|confirming|insisting|"
     r"accusing|urging|vowing|stressing|noting|arguing|suggesting|acknowledging|admitting|rejecting|"
-    r"dismissing|demanding|estimating|describing|explaining|praising|hailing|welcoming|criticising|criticizing"
+    r"dismissing|demanding|estimating|describing|explaining|proposing|praising|hailing|welcoming|criticising|criticizing"
 )
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
