@@ -346,7 +346,7 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         return []
     # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
     # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
-    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m)
+    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m, bool(_OPENS.match(sent[: m.start])))
               or ((_GAP_PREDICATE.match(sent[m.end : v.start()]) or _GAP_COSUBJECT.match(sent[m.end : v.start()]))
                   and _OPENS.match(sent[: m.start]))), None)
     if m is None:
@@ -382,10 +382,11 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     return [Attribution(s.actor, text, v.group(0), s.person, v.start(), rule) for s in reversed(speakers)]
 
 
-def _speaker_gap(gap: str, m: Mention) -> bool:
+def _speaker_gap(gap: str, m: Mention, opens: bool) -> bool:
     """What may come between a speaker and its verb: a few words, "'s spokesperson", an
-    appositive, or a relative clause whose pronoun is the speaker again."""
-    relative = _GAP_RELATIVE.match(gap)
+    appositive, or, when the speaker opens the sentence, a relative clause whose pronoun is the
+    speaker again ("Supporters of Hamas pledge what they call ...": the supporters call it)."""
+    relative = _GAP_RELATIVE.match(gap) if opens else None
     if relative and relative.group(1).lower() not in (("he", "she", "they") if m.person else ("it", "they")):
         relative = None
     return bool(_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap) or relative)

@@ -98,6 +98,11 @@ def test_an_actor_inside_the_predicate_does_not_speak_for_its_co_subject():
     assert "zelensky" not in speakers("Kyiv welcomes the troop reports about Zelensky and officials said North Korean troops left.")
 
 
+def test_a_relative_clause_speaks_for_the_sentences_subject_only():
+    """"Supporters of Zelensky ... what they describe": the supporters describe, not Zelensky."""
+    assert speakers("", "Supporters of Zelensky are planning what they describe as a rally against North Korean troops.") == []
+
+
 def test_direct_quote_after_speaker():
     st, _ = run("", "Kirby said: “We believe North Korean soldiers are training in the far east.”")
     assert st[0].actor == "kirby"
