@@ -591,7 +591,8 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
     from .extract import extract
     from .novelty import Ledger, decide
 
-    statements, figures = extract(item, m, story)
+    misses: list[tuple[str, str, str]] = []
+    statements, figures = extract(item, m, story, misses=misses)
     if not m.relevant:
         click.echo("  extraction (the service extracts only from relevant items; shown as if this one were):")
     if cfg.database.exists():
@@ -620,6 +621,11 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
         click.echo(f"      why: {getattr(f, 'rule', '') or 'figures.py'}")
         click.echo(f"      sentence: {f.sentence}")
         click.echo(f"      novelty: {verdicts.get(id(f), '?')}")
+    if misses:
+        click.echo("  numbers without a figure:")
+    for sentence, number, why in misses:
+        click.echo(f"    {number!r}: {why}")
+        click.echo(f"      sentence: {sentence}")
     click.echo(f"  novelty compared with {against}")
 
 

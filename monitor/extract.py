@@ -535,12 +535,13 @@ def _on_story_re(story: Story) -> re.Pattern[str]:
 # ---------------------------------------------------------------- the stage
 
 
-def extract(item: Item, match: Match, story: Story, *,
-            every_sentence: bool = False) -> tuple[list[Statement], list[Figure]]:
+def extract(item: Item, match: Match, story: Story, *, every_sentence: bool = False,
+            misses: list[tuple[str, str, str]] | None = None) -> tuple[list[Statement], list[Figure]]:
     """Statements by tracked actors and figures about the story, title first, each once.
 
     `every_sentence`: statements from sentences that do not touch the story too (drafting a
-    story from an article, whose every sentence is about it)."""
+    story from an article, whose every sentence is about it). `misses`, when given, gets
+    (sentence, number, why no figure) for each number left out (`monitor explain`)."""
     statements: list[Statement] = []
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
@@ -557,10 +558,13 @@ def extract(item: Item, match: Match, story: Story, *,
             source = atts[0].actor if atts else None
             said = {a.actor for a in atts}
             skip = tuple((m.start, m.end) for m in (*local, *(m for m in local_sp if m.actor in said)))
-            for f in figures_in(s.text, story, source, title_subject, skip):
+            left: list[tuple[str, str]] | None = [] if misses is not None else None
+            for f in figures_in(s.text, story, source, title_subject, skip, left):
                 key = (f.kind, f.value, f.measure)
                 if key not in figures or _better_source(f.source, figures[key].source):
                     figures[key] = f
+            if misses is not None and left:
+                misses += [(s.text, number, why) for number, why in left]
     return _speaking_for(statements, list(figures.values()), story)
 
 

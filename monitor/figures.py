@@ -154,7 +154,7 @@ _FUNCTION_WORD = re.compile(
 _AMONG = re.compile(
     r"(?:\s+(?:and\s+)?[\w’'-]+){0,6}?\s+(?:(?:were|was|are|is)\s+)?among\s+(?:those|the\s+(?:dead|victims|"
     r"casualties|fatalities|injured|wounded|missing|killed))\b", re.I)
-_PART_OF = re.compile(r"(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
+_PART_OF = re.compile(r"\b(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -256,14 +256,15 @@ class _Tie:
 
 def figures_in(
     sent: str, story: Story, source: str | None, title_subject: bool = False,
-    skip: tuple[tuple[int, int], ...] = (),
+    skip: tuple[tuple[int, int], ...] = (), misses: list[tuple[str, str]] | None = None,
 ) -> list[Figure]:
     """The figures of one sentence (see the module docstring for the rules).
 
     `title_subject`: the item's title names a subject, which a sentence naming no nation before
     the number inherits ("The first 1,500 troops arrive in Russia"). `skip`: spans of actor
     mentions, whose nation names are speakers, not the counted ("South Korea's spy agency said").
-    Each figure's `rule` says which rule tied it to its kind (for `monitor explain`).
+    Each figure's `rule` says which rule tied it to its kind (for `monitor explain`); `misses`,
+    when given, gets (number as written, why no kind took it) for each number left out.
     """
     out: list[Figure] = []
     masked = _mask(sent, skip)
@@ -290,6 +291,8 @@ def figures_in(
                 tie = _Tie(4, "list", measure)
         else:
             listed = None
+        if (kind is None or tie is None) and misses is not None:
+            misses.append((sent[n.start:n.end], _why_not(masked, n, story, title_subject, attached, scope)))
         if kind is not None and tie is not None:
             qualifier = n.qualifier if n.qualifier != "exact" or not tie.rule == "head" else _head_qualifier(masked, n)
             out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
@@ -324,6 +327,29 @@ def _kind(sent: str, n: _Num, story: Story, title_subject: bool,
         if best is None or rank < best[0]:
             best = (rank, k, tie)
     return (best[1], best[2]) if best else (None, None)
+
+
+def _why_not(sent: str, n: _Num, story: Story, title_subject: bool,
+             attached: set[tuple[int, int]], scope: int) -> str:
+    """Why no kind took the number, for `monitor explain`: the rules of `_kind`, each kind's first failing one."""
+    if _PART_OF.search(sent[: n.start]) or _AMONG.match(sent, n.end):
+        return "a part of a figure beside it (“including”, “among those killed”)"
+    reasons = []
+    clause = _clause(sent, n)
+    for k in story.figures:
+        tie = _grammar_tie(sent, n, k) or _fallback_tie(sent, n, k, attached)
+        if tie is None:
+            continue
+        tied = f"{k.id}: {tie.rule} “{tie.words}” ties it, but"
+        if k.context and not _has_any(clause, k.context):
+            reasons.append(f"{tied} none of its `context` is in the clause")
+        elif not _about_subject(sent, n, k, tie, title_subject, scope):
+            named = ", ".join(k.subjects[:3]) + (", ..." if len(k.subjects) > 3 else "")
+            reasons.append(f"{tied} the clause does not make it about its subjects ({named})"
+                           f"{' or names an other subject' if k.other_subjects else ''}")
+        else:
+            reasons.append(f"{k.id}: a list item whose measure was already counted")
+    return "; ".join(reasons) or "no kind's noun, verb or head is the number's (check `nouns`, `verbs`, `heads`)"
 
 
 def _grammar_tie(sent: str, n: _Num, k: FigureKind) -> _Tie | None:

@@ -112,6 +112,22 @@ def test_subject_after_a_lone_number_times_and_parts(sent, want):
     assert figs(sent) == want
 
 
+def test_a_part_after_including_is_no_figure_of_its_own():
+    troops = Story.model_validate({"id": "t", "title": "T", "figures": [
+        {"id": "troops", "description": "soldiers", "nouns": ["troops", "soldiers", "officers"]}]})
+    assert figs("Spain has 12,000 soldiers there, including 500 officers.", troops) == [("troops", 12000, "exact")]
+
+
+def test_a_number_left_out_says_why():
+    misses: list[tuple[str, str]] = []
+    assert figures_in("Floods destroyed 300 homes; in Portugal, 12 people were killed.", FLOODS, None,
+                      misses=misses) == []
+    (n300, why300), (n12, why12) = misses
+    assert (n300, n12) == ("300", "12")
+    assert why300.startswith("no kind's noun, verb or head")
+    assert why12.startswith("toll: verb after “killed” ties it, but the clause does not make it about its subjects")
+
+
 def test_a_kind_without_subjects_takes_a_count_anywhere():
     assert figs("Another 1,000 injured in Portugal.") == [("injured", 1000, "exact")]
 

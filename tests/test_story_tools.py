@@ -84,6 +84,17 @@ def test_explain_shows_statements_and_figures_with_their_rule_and_novelty(tmp_pa
     assert "novelty compared with the story's [known] facts (no store yet)" in out
 
 
+def test_explain_says_why_a_number_gave_no_figure(tmp_path):
+    cdir = drafted(tmp_path)
+    res = monitor_cmd("explain", "--title", "Valencia floods", "--text",
+                      "Floods destroyed 300 homes in Valencia. They killed 120 people, including 30 children.",
+                      *dirs(cdir, tmp_path))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout[res.stdout.index("numbers without a figure:"):]
+    assert "'300': no kind's noun, verb or head is the number's" in out
+    assert "'30': a part of a figure beside it" in out
+
+
 def test_explain_judges_novelty_against_the_store(tmp_path, feed_server):
     url = feed_server.set("/feed", rss(("g1", "Valencia floods: toll rises", SENTENCE)))
     cdir = drafted(tmp_path, [url])
