@@ -272,6 +272,10 @@ def story_new(config_dir: str | None, state_dir: str | None, verbose: int, story
         f.write(body)
     click.echo(f"wrote {path}" + (f" (drafted from {article})" if article else "") +
                ". Next: edit it, then `monitor validate` and `monitor explain --text \"...\"`")
+    service = path.parent.parent / config_mod.SERVICE_FILE
+    if not service.exists():  # a fresh directory: validate, explain and backtest need the service file too
+        click.echo(f"note: {service} does not exist yet; copy config/{config_mod.SERVICE_FILE} from the project "
+                   f"there before `monitor validate --config {path.parent.parent}`")
 
 
 @cli.group()

@@ -45,6 +45,13 @@ def test_story_new_from_an_article_drafts_actors_kinds_and_known_facts_that_vali
     assert res.returncode == 0 and "ok:" in res.stdout, res.stderr
 
 
+def test_story_new_in_a_fresh_directory_says_the_service_file_is_missing(tmp_path):
+    res = monitor_cmd("story", "new", "quake", "--config", str(tmp_path / "fresh"), "--state", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "fresh" / "stories" / "quake.toml").is_file()
+    assert f"note: {tmp_path / 'fresh' / 'monitor.toml'} does not exist yet; copy config/monitor.toml" in res.stdout
+
+
 def test_story_new_never_overwrites(tmp_path):
     cdir = drafted(tmp_path)
     before = (cdir / "stories" / "valencia-floods.toml").read_text()
