@@ -64,7 +64,15 @@ Whose number (subjects), in order
     title's or the sentence's subject. A number standing alone (no noun, no head) ("12 died", "89 missing") takes
     its subject only from its own part of the sentence: after the previous number's noun, from
     the start of its clause (";", ", and", "but", "while"; a fronted "In Valencia," and a
-    headline's "Spain floods:" count).
+    headline's "Spain floods:" count), or the first nation named after it in its clause ("38
+    killed in Israeli strikes on Gaza": a subject counts, an other subject does not). A month or
+    a day is not a place ("killed 95 people in October").
+
+Parts
+    a number after "including", "among them", "of whom", or before "... among those killed/the
+    dead/the victims" is a part of a figure beside it, no figure of its own ("12,000 soldiers,
+    including 500 officers"; "13 children and three women were among those killed").
+    `figures_in(..., misses=[])` says for each number left out why (`monitor explain`).
 
 Numbers
     number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · twenty-five ·
