@@ -497,8 +497,13 @@ def _alts(terms: list[str]) -> str:
     return "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True))
 
 
+# a word between a number and its noun; an actor's name there is masked ("12 ____ fighters": the
+# actor's fighters are counted, "12 Hamas fighters")
+_BETWEEN = r"(?:[A-Za-z][\w.’'-]*|_+)"
+
+
 def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _KindRes:
-    noun = re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({_alts(nouns)})\b", re.I) if nouns else None
+    noun = re.compile(rf"^(?:-strong)?((?:\s+{_BETWEEN}){{0,5}}?)\s+({_alts(nouns)})\b", re.I) if nouns else None
     head_terms = _alts(heads)
     auto = [f"(?:{_alts(verbs)})"] if verbs else []
     auto += [f"(?:{_alts(nouns)})"] if nouns else []
@@ -698,7 +703,7 @@ def _noun_res(kind: FigureKind) -> tuple[re.Pattern[str], re.Pattern[str]] | Non
     if key not in _NOUN_CACHE:
         nouns = "|".join(re.escape(x) for x in sorted(key, key=len, reverse=True))
         _NOUN_CACHE[key] = (
-            re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({nouns})\b", re.I),
+            re.compile(rf"^(?:-strong)?((?:\s+{_BETWEEN}){{0,5}}?)\s+({nouns})\b", re.I),
             re.compile(rf"\b(?:{nouns})\b", re.I),
         ) if nouns else None
     return _NOUN_CACHE[key]

@@ -664,3 +664,18 @@ def test_a_reporting_verb_after_a_first_predicate_is_the_subjects():
     # not the subject: a name inside another's clause is no speaker of the second verb
     assert flood("Valencia floods", "Rescuers condemned Spanish army delays in Valencia and called for more boats.") == [
         (RESCUE, "Spanish army delays in Valencia and called for more boats", "forward")]
+
+
+def test_an_actor_named_between_a_number_and_its_noun_does_not_hide_the_noun():
+    """"40 Wagner fighters": the actor's name is masked for speakers, the fighters are still counted."""
+    story = Story.model_validate({
+        "id": "mali", "title": "Fighting in Mali",
+        "actors": [{"id": "wagner", "name": "Wagner", "kind": "institution"}],
+        "figures": [{"id": "deaths", "description": "fighters killed", "nouns": ["fighters"],
+                     "verbs": ["killed", "kill", "kills"], "subjects": ["Mali"]}],
+    })
+    item = Item(feed_url="https://example.org/rss", id="1", title="",
+                text="An air strike in northern Mali killed 40 Wagner fighters.", link="https://example.org/m",
+                published=None)
+    _, figures = extract(item, Match("mali", True, 90, 75), story)
+    assert [(f.kind, f.value) for f in figures] == [("deaths", 40)]
