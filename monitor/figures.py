@@ -35,7 +35,8 @@ How the clause ties a number to a kind (each figure's `rule` names the tie, for 
                     "as many as 30 have been killed or wounded", "another 1,000 injured", "two
                     died", "89 still missing"; aux: were/was/have been/remain/still/feared/
                     believed to have been/confirmed/... A verb followed by a noun is an adjective
-                    ("12 wounded civilians": the civilians are counted, not the wounded); a verb
+                    ("12 wounded civilians": the civilians are counted, not the wounded); an aside
+                    may come first ("20 people, including 13 children, were killed"); a verb
                     followed by "or/and" another such word is a compound the kind must list
                     ("killed or wounded")
     verb before     VERB [qualifier|another] N [NOUN]: "floods kill at least 95", "killed more
@@ -430,6 +431,8 @@ _AUX_WORDS = (
     r"believed\s+to\s+have\s+been|believed|feared|presumed|thought|confirmed|reported|listed\s+as|"
     r"remain|remained|remains|left|more|others?|who\s+(?:were|was|are|have\s+been|had\s+been)|who"
 )
+# an aside between a count and its verb: "At least 20 people, including 13 children, were killed"
+_ASIDE = r"(?:\s*,\s*(?:including|among\s+them|mostly|most\s+of\s+them|many\s+of\s+them)\b[^,;:.]{1,60},)?"
 _PREP_PHRASE = r"(?:\s*,?\s+(?:in|on|at|near|from|across|inside)(?:\s+(?:the\s+)?[\w’'-]+){1,3}?\s*,?)?"
 _RISE = (r"(?:(?:has|have|had)\s+)?(?:r[io]se[ns]?|risen|climb(?:s|ed)?|jump(?:s|ed)?|soar(?:s|ed)?|mount(?:s|ed)?|"
          r"increase(?:s|d)?|reach(?:es|ed)?|top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|"
@@ -525,7 +528,7 @@ def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _Kind
     return _KindRes(
         noun, head, v,
         re.compile(rf"(?:{v})", re.I),
-        re.compile(rf"{_PREP_PHRASE}(?:\s*,?\s+(?:{_AUX_WORDS}))*\s+(?P<v>{v})\b{tail}", re.I),
+        re.compile(rf"{_PREP_PHRASE}{_ASIDE}(?:\s*,?\s+(?:{_AUX_WORDS}))*\s+(?P<v>{v})\b{tail}", re.I),
         re.compile(rf"\b(?P<v>{v})\s+$", re.I),
         re.compile(rf"(?<![\w-])(?P<v>{v})\b{tail}", re.I),
         noun_any,

@@ -107,6 +107,9 @@ def test_places_and_subjects(sent, want):
     # "among those killed" is a part of a figure given elsewhere, not another figure
     ("Floods killed 95 people in Valencia; 12 residents were among the dead.", [("toll", 95, "exact")]),
     ("Officials in Valencia say 12 residents and three tourists were among those killed.", []),
+    # an aside between the count and its verb: the verb is still the count's
+    ("At least 20 people, including 13 residents, were killed in Valencia.", [("toll", 20, "at least")]),
+    ("In Valencia, 20 people, mostly elderly residents, died.", [("toll", 20, "exact")]),
 ])
 def test_subject_after_a_lone_number_times_and_parts(sent, want):
     assert figs(sent) == want
