@@ -427,6 +427,10 @@ def story_new(config_dir: str | None, state_dir: str | None, verbose: int, story
         f.write(body)
     click.echo(f"wrote {path}" + (f" (drafted from {article})" if article else "") +
                ". Next: edit it, then `monitor validate` and `monitor explain --text \"...\"`")
+    service = path.parent.parent / config_mod.SERVICE_FILE
+    if not service.exists():  # a fresh directory: validate, explain and backtest need the service file too
+        click.echo(f"note: {service} does not exist yet; copy config/{config_mod.SERVICE_FILE} from the project "
+                   f"there before `monitor validate --config {path.parent.parent}`")
 
 
 @cli.group()
@@ -787,7 +791,8 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
     from .extract import extract
     from .novelty import Ledger, decide
 
-    statements, figures = extract(item, m, story)
+    misses: list[tuple[str, str, str]] = []
+    statements, figures = extract(item, m, story, misses=misses)
     if not m.relevant:
         click.echo("  extraction (the service extracts only from relevant items; shown as if this one were):")
     if cfg.database.exists():
@@ -816,6 +821,11 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
         click.echo(f"      why: {getattr(f, 'rule', '') or 'figures.py'}")
         click.echo(f"      sentence: {f.sentence}")
         click.echo(f"      novelty: {verdicts.get(id(f), '?')}")
+    if misses:
+        click.echo("  numbers without a figure:")
+    for sentence, number, why in misses:
+        click.echo(f"    {number!r}: {why}")
+        click.echo(f"      sentence: {sentence}")
     click.echo(f"  novelty compared with {against}")
 
 

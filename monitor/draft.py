@@ -66,6 +66,7 @@ _INSTITUTION = frozenset(
 _DIRECTION = frozenset("north south east west northern southern eastern western".split())
 _PLACE_PREPS = frozenset("in into to from near at across inside towards toward within outside".split())
 _PARTICLES = frozenset("al el bin ibn de da di du van von la le del der".split())
+_HYPHEN_PARTICLE = re.compile(r"(?:al|el|ad|ar|as|ash|at|az|bin|ibn|ben|abu)-[A-Z]")
 # count predicates of general news: each its own kind, with the forms news uses
 _PREDICATES: dict[str, tuple[list[str], list[str], str]] = {  # group: (verbs, heads, series)
     "killed": (["killed", "kill", "kills", "killing", "died", "dead", "deaths", "death", "fatalities"],
@@ -119,8 +120,11 @@ def name_runs(text: str) -> list[tuple[list[str], str]]:
         run: list[str] = []
         before = ""
         for i, (w, ends) in enumerate(words):
-            cap = bool(re.match(r"[A-Z]", w))
+            cap = bool(re.match(r"[A-Z]", w) or _HYPHEN_PARTICLE.match(w))  # "al-Sisi"
             particle = w.lower() in _PARTICLES and bool(run) and i + 1 < len(words) and words[i + 1][0][:1].isupper()
+            # "Secretary of State", "Chief of Staff": "of" inside a title
+            particle = particle or (w == "of" and bool(run) and _role(run[-1]) and not words[i - 1][1]
+                                    and i + 1 < len(words) and words[i + 1][0][:1].isupper())
             if cap or particle:
                 if not run:
                     before = words[i - 1][0].lower() if i else ""
@@ -168,7 +172,10 @@ def read_names(text: str) -> dict[str, _Name]:
             adjectives.add(" ".join(run))
             continue
         # a title: role words ("Secretary-General" too) and adjectives before the name, which ends the run
-        cut = max((i for i, w in enumerate(run) if _role(w) or (_adjective(w) and i < len(run) - 1)), default=-1)
+        # (an adjective leaves a name of two words: "Israeli Benjamin Netanyahu", but "Juan Perez", "Ali Khamenei")
+        cut = max((i for i, w in enumerate(run) if _role(w) or (_adjective(w) and i < len(run) - 2)), default=-1)
+        while cut >= 0 and len(run) > cut + 3 and run[cut + 1] == "of":
+            cut += 2  # "Chief of Staff Herzi Halevi", "President of Kenya William Ruto"
         title, rest = run[: cut + 1], run[cut + 1 :]
         if not rest:
             continue
@@ -220,6 +227,8 @@ def read_kinds(text: str) -> list[_Kind]:
             m = re.match(r"\s+((?:[A-Z][\w’'.-]*\s+){0,3})([a-z][a-z-]+)", after)
             if m and m.group(2) in _NOT_NOUNS:
                 m = None
+            # a people named by nationality is counted like "people": "42,000 Peruvians have been killed"
+            m = m or re.match(r"\s+()([A-Z][a-z]+(?:ans|is|ese))\b(?!\s+[A-Z])", after)
             subject = m.group(1).strip() if m else ""
             noun = m.group(2) if m else ""
             rest = after[m.end():] if m else after
@@ -233,7 +242,7 @@ def read_kinds(text: str) -> list[_Kind]:
                 group = _PREDICATE_OF[before.group(1)]  # "floods killed at least 95"
             if not noun and group is None:
                 continue
-            own = noun if group and noun not in ("", "people", "persons") else ""  # "five soldiers were killed"
+            own = noun if group and noun not in ("", "people", "persons") and not noun[:1].isupper() else ""  # "five soldiers were killed"
             key = (subject, group, own)
             slug = _slug(f"{subject} {own} {group or noun}")
             kind = kinds.setdefault(key, _Kind(slug or "figure", [subject] if subject else [], [], group, s.text))
@@ -241,7 +250,7 @@ def read_kinds(text: str) -> list[_Kind]:
                 kind.nouns.append(noun)
     out = list(kinds.values())
     for k in out:  # singular and plural forms of each noun
-        k.nouns += [w for n in list(k.nouns) if n != "people"
+        k.nouns += [w for n in list(k.nouns) if n != "people" and not re.search(r"(?:ren|men|ple)$", n)  # children, women
                     for w in (n[:-1] if n.endswith("s") else n + "s",) if w not in k.nouns]
         if k.predicate and not k.nouns:
             k.nouns = ["people"]
@@ -279,6 +288,9 @@ def draft(story_id: str, article: str | None) -> str:
     text = title + ". " + body if not re.search(r"[.!?]$", title) else title + " " + body
     names = read_names(text)
     kinds = read_kinds(text)
+    for n in names.values():  # "1,200 Peruvians": a counted people, not a speaker
+        if n.kind == "single" and any(n.text in k.nouns for k in kinds):
+            n.kind = "counted"
     persons = {n.text: n for n in names.values() if n.kind == "person"}
     # a part of a person's name used alone ("Kirby") is that person's alias
     parts: dict[str, set[str]] = {}
@@ -329,7 +341,7 @@ def _actors(text: str, persons: dict[str, _Name], parts: dict[str, set[str]], na
     out: list[dict] = []
     for name, n in persons.items():
         # a title alone is an alias only when it says whose office it is ("South Korean President")
-        aliases = sorted(t for t in n.titles if any(not _role(w) for w in t.split()))
+        aliases = sorted(t for t in n.titles if any(_adjective(w) or w.isupper() for w in t.split()))
         aliases += [f"{t} {name}" for t in sorted(n.titles)]
         aliases += sorted(parts.get(name, ()))
         words = name.split()

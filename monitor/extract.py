@@ -237,9 +237,11 @@ SPEECH_VERBS = (
     "branded|blast|blasts|blasted|question|questions|questioned|agree|agrees|agreed|mock|mocks|"
     "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
     "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
+    "praise|praises|praised|hail|hails|hailed|welcome|welcomes|welcomed|applaud|applauds|applauded|"
+    "commend|commends|commended|propose|proposes|proposed|criticise|criticises|criticised|criticize|criticizes|criticized|"
     r"reiterates|reiterated|calls?\s+for|called\s+for|calling\s+for|announcing|claiming|confirming|insisting|"
     r"accusing|urging|vowing|stressing|noting|arguing|suggesting|acknowledging|admitting|rejecting|"
-    r"dismissing|demanding|estimating|describing|explaining"
+    r"dismissing|demanding|estimating|describing|explaining|proposing|praising|hailing|welcoming|criticising|criticizing"
 )
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
@@ -261,6 +263,11 @@ _GAP_APPOSITIVE = re.compile(rf"^\s*,[^,;:“”\"]{{2,90}},(?:\s+(?:{_AUX}))*\s
 _GAP_RELATIVE = re.compile(rf"^\s+(?:[\w’'-]+\s+){{1,8}}?(?:that|which|what)\s+(it|they|he|she)(?:\s+(?:{_AUX}))*\s*$", re.I)
 # "Israeli forces attack Tyre and tell people to leave": a first predicate, then the reporting verb
 _GAP_PREDICATE = re.compile(r"^\s+[a-z][\w’'-]*(?:\s+[\w’'-]+){0,6}\s+and\s+(?:then\s+|also\s+)?$")
+# "Biden, US lawmakers praise ...", "Biden and lawmakers on Thursday praised ...": co-subjects the
+# story does not track, after the actor that opens the sentence
+_GAP_COSUBJECT = re.compile(
+    rf"^(?=\s*(?:,|and\b|&))(?:\s*,\s*(?:[\w.’'-]+\s+){{0,2}}[\w.’'-]+)*(?:\s*,?\s+(?:and|&)\s+"
+    rf"(?:[\w.’'-]+\s+){{0,2}}[\w.’'-]+)?(?:\s+(?:{_AUX}))*\s*$", re.I)
 # ... said only by the sentence's subject: the mention opens it (after a "Video:" or an opening phrase)
 _OPENS = re.compile(r"^(?:[^,:;]{0,40}[,:]\s*)?(?:the\s+)?$", re.I)
 _COORD = re.compile(r"^\s*(?:,|and|&|,\s*and)\s*(?:the\s+)?$", re.I)
@@ -339,8 +346,9 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         return []
     # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
     # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
-    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m)
-              or (_GAP_PREDICATE.match(sent[m.end : v.start()]) and _OPENS.match(sent[: m.start]))), None)
+    m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m, bool(_OPENS.match(sent[: m.start])))
+              or ((_GAP_PREDICATE.match(sent[m.end : v.start()]) or _GAP_COSUBJECT.match(sent[m.end : v.start()]))
+                  and _OPENS.match(sent[: m.start]))), None)
     if m is None:
         return []
     before = [b for b in before if b.end <= m.start] + [m]
@@ -374,10 +382,11 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     return [Attribution(s.actor, text, v.group(0), s.person, v.start(), rule) for s in reversed(speakers)]
 
 
-def _speaker_gap(gap: str, m: Mention) -> bool:
+def _speaker_gap(gap: str, m: Mention, opens: bool) -> bool:
     """What may come between a speaker and its verb: a few words, "'s spokesperson", an
-    appositive, or a relative clause whose pronoun is the speaker again."""
-    relative = _GAP_RELATIVE.match(gap)
+    appositive, or, when the speaker opens the sentence, a relative clause whose pronoun is the
+    speaker again ("Supporters of Hamas pledge what they call ...": the supporters call it)."""
+    relative = _GAP_RELATIVE.match(gap) if opens else None
     if relative and relative.group(1).lower() not in (("he", "she", "they") if m.person else ("it", "they")):
         relative = None
     return bool(_GAP_WORDS.match(gap) or _GAP_APPOSITIVE.match(gap) or relative)
@@ -526,12 +535,13 @@ def _on_story_re(story: Story) -> re.Pattern[str]:
 # ---------------------------------------------------------------- the stage
 
 
-def extract(item: Item, match: Match, story: Story, *,
-            every_sentence: bool = False) -> tuple[list[Statement], list[Figure]]:
+def extract(item: Item, match: Match, story: Story, *, every_sentence: bool = False,
+            misses: list[tuple[str, str, str]] | None = None) -> tuple[list[Statement], list[Figure]]:
     """Statements by tracked actors and figures about the story, title first, each once.
 
     `every_sentence`: statements from sentences that do not touch the story too (drafting a
-    story from an article, whose every sentence is about it)."""
+    story from an article, whose every sentence is about it). `misses`, when given, gets
+    (sentence, number, why no figure) for each number left out (`monitor explain`)."""
     statements: list[Statement] = []
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
@@ -548,10 +558,13 @@ def extract(item: Item, match: Match, story: Story, *,
             source = atts[0].actor if atts else None
             said = {a.actor for a in atts}
             skip = tuple((m.start, m.end) for m in (*local, *(m for m in local_sp if m.actor in said)))
-            for f in figures_in(s.text, story, source, title_subject, skip):
+            left: list[tuple[str, str]] | None = [] if misses is not None else None
+            for f in figures_in(s.text, story, source, title_subject, skip, left):
                 key = (f.kind, f.value, f.measure)
                 if key not in figures or _better_source(f.source, figures[key].source):
                     figures[key] = f
+            if misses is not None and left:
+                misses += [(s.text, number, why) for number, why in left]
     return _speaking_for(statements, list(figures.values()), story)
 
 

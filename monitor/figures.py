@@ -35,7 +35,8 @@ How the clause ties a number to a kind (each figure's `rule` names the tie, for 
                     "as many as 30 have been killed or wounded", "another 1,000 injured", "two
                     died", "89 still missing"; aux: were/was/have been/remain/still/feared/
                     believed to have been/confirmed/... A verb followed by a noun is an adjective
-                    ("12 wounded civilians": the civilians are counted, not the wounded); a verb
+                    ("12 wounded civilians": the civilians are counted, not the wounded); an aside
+                    may come first ("20 people, including 13 children, were killed"); a verb
                     followed by "or/and" another such word is a compound the kind must list
                     ("killed or wounded")
     verb before     VERB [qualifier|another] N [NOUN]: "floods kill at least 95", "killed more
@@ -64,7 +65,15 @@ Whose number (subjects), in order
     title's or the sentence's subject. A number standing alone (no noun, no head) ("12 died", "89 missing") takes
     its subject only from its own part of the sentence: after the previous number's noun, from
     the start of its clause (";", ", and", "but", "while"; a fronted "In Valencia," and a
-    headline's "Spain floods:" count).
+    headline's "Spain floods:" count), or the first nation named after it in its clause ("38
+    killed in Israeli strikes on Gaza": a subject counts, an other subject does not). A month or
+    a day is not a place ("killed 95 people in October").
+
+Parts
+    a number after "including", "among them", "of whom", or before "... among those killed/the
+    dead/the victims" is a part of a figure beside it, no figure of its own ("12,000 soldiers,
+    including 500 officers"; "13 children and three women were among those killed").
+    `figures_in(..., misses=[])` says for each number left out why (`monitor explain`).
 
 Numbers
     number     1,500 · 10 000 · 1500 · 12k · 1.5 thousand · ten thousand · twenty-five ·
@@ -150,7 +159,11 @@ _FUNCTION_WORD = re.compile(
     r"^(?:in|as|at|to|from|for|with|and|or|but|while|after|before|by|on|of|the|a|an|that|who|which|were|was|"
     r"are|is|be|been|have|has|had|people|civilians|children|residents|workers|citizens|his|her|their|its)$", re.I
 )
-_PART_OF = re.compile(r"(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
+# "12 residents and three tourists were among those killed": a part of a figure given elsewhere
+_AMONG = re.compile(
+    r"(?:\s+(?:and\s+)?[\w’'-]+){0,6}?\s+(?:(?:were|was|are|is)\s+)?among\s+(?:those|the\s+(?:dead|victims|"
+    r"casualties|fatalities|injured|wounded|missing|killed))\b", re.I)
+_PART_OF = re.compile(r"\b(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
 
 
 @dataclass(frozen=True)
@@ -252,14 +265,15 @@ class _Tie:
 
 def figures_in(
     sent: str, story: Story, source: str | None, title_subject: bool = False,
-    skip: tuple[tuple[int, int], ...] = (),
+    skip: tuple[tuple[int, int], ...] = (), misses: list[tuple[str, str]] | None = None,
 ) -> list[Figure]:
     """The figures of one sentence (see the module docstring for the rules).
 
     `title_subject`: the item's title names a subject, which a sentence naming no nation before
     the number inherits ("The first 1,500 troops arrive in Russia"). `skip`: spans of actor
     mentions, whose nation names are speakers, not the counted ("South Korea's spy agency said").
-    Each figure's `rule` says which rule tied it to its kind (for `monitor explain`).
+    Each figure's `rule` says which rule tied it to its kind (for `monitor explain`); `misses`,
+    when given, gets (number as written, why no kind took it) for each number left out.
     """
     out: list[Figure] = []
     masked = _mask(sent, skip)
@@ -286,6 +300,8 @@ def figures_in(
                 tie = _Tie(4, "list", measure)
         else:
             listed = None
+        if (kind is None or tie is None) and misses is not None:
+            misses.append((sent[n.start:n.end], _why_not(masked, n, story, title_subject, attached, scope)))
         if kind is not None and tie is not None:
             qualifier = n.qualifier if n.qualifier != "exact" or not tie.rule == "head" else _head_qualifier(masked, n)
             out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
@@ -304,7 +320,7 @@ def _kind(sent: str, n: _Num, story: Story, title_subject: bool,
           attached: set[tuple[int, int]], scope: int) -> tuple[FigureKind | None, _Tie | None]:
     """The kind the clause ties the number to: the best-ranked tie, then a kind whose `context`
     is in the clause over one without, then file order."""
-    if _PART_OF.search(sent[: n.start]):
+    if _PART_OF.search(sent[: n.start]) or _AMONG.match(sent, n.end):
         return None, None  # "12,000 soldiers, including 500 officers": a part of a figure, not another
     clause = _clause(sent, n)
     best: tuple[tuple[int, int, int], FigureKind, _Tie] | None = None
@@ -320,6 +336,29 @@ def _kind(sent: str, n: _Num, story: Story, title_subject: bool,
         if best is None or rank < best[0]:
             best = (rank, k, tie)
     return (best[1], best[2]) if best else (None, None)
+
+
+def _why_not(sent: str, n: _Num, story: Story, title_subject: bool,
+             attached: set[tuple[int, int]], scope: int) -> str:
+    """Why no kind took the number, for `monitor explain`: the rules of `_kind`, each kind's first failing one."""
+    if _PART_OF.search(sent[: n.start]) or _AMONG.match(sent, n.end):
+        return "a part of a figure beside it (“including”, “among those killed”)"
+    reasons = []
+    clause = _clause(sent, n)
+    for k in story.figures:
+        tie = _grammar_tie(sent, n, k) or _fallback_tie(sent, n, k, attached)
+        if tie is None:
+            continue
+        tied = f"{k.id}: {tie.rule} “{tie.words}” ties it, but"
+        if k.context and not _has_any(clause, k.context):
+            reasons.append(f"{tied} none of its `context` is in the clause")
+        elif not _about_subject(sent, n, k, tie, title_subject, scope):
+            named = ", ".join(k.subjects[:3]) + (", ..." if len(k.subjects) > 3 else "")
+            reasons.append(f"{tied} the clause does not make it about its subjects ({named})"
+                           f"{' or names an other subject' if k.other_subjects else ''}")
+        else:
+            reasons.append(f"{k.id}: a list item whose measure was already counted")
+    return "; ".join(reasons) or "no kind's noun, verb or head is the number's (check `nouns`, `verbs`, `heads`)"
 
 
 def _grammar_tie(sent: str, n: _Num, k: FigureKind) -> _Tie | None:
@@ -392,6 +431,8 @@ _AUX_WORDS = (
     r"believed\s+to\s+have\s+been|believed|feared|presumed|thought|confirmed|reported|listed\s+as|"
     r"remain|remained|remains|left|more|others?|who\s+(?:were|was|are|have\s+been|had\s+been)|who"
 )
+# an aside between a count and its verb: "At least 20 people, including 13 children, were killed"
+_ASIDE = r"(?:\s*,\s*(?:including|among\s+them|mostly|most\s+of\s+them|many\s+of\s+them)\b[^,;:.]{1,60},)?"
 _PREP_PHRASE = r"(?:\s*,?\s+(?:in|on|at|near|from|across|inside)(?:\s+(?:the\s+)?[\w’'-]+){1,3}?\s*,?)?"
 _RISE = (r"(?:(?:has|have|had)\s+)?(?:r[io]se[ns]?|risen|climb(?:s|ed)?|jump(?:s|ed)?|soar(?:s|ed)?|mount(?:s|ed)?|"
          r"increase(?:s|d)?|reach(?:es|ed)?|top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|"
@@ -459,8 +500,13 @@ def _alts(terms: list[str]) -> str:
     return "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in sorted(terms, key=len, reverse=True))
 
 
+# a word between a number and its noun; an actor's name there is masked ("12 ____ fighters": the
+# actor's fighters are counted, "12 Hamas fighters")
+_BETWEEN = r"(?:[A-Za-z][\w.’'-]*|_+)"
+
+
 def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _KindRes:
-    noun = re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({_alts(nouns)})\b", re.I) if nouns else None
+    noun = re.compile(rf"^(?:-strong)?((?:\s+{_BETWEEN}){{0,5}}?)\s+({_alts(nouns)})\b", re.I) if nouns else None
     head_terms = _alts(heads)
     auto = [f"(?:{_alts(verbs)})"] if verbs else []
     auto += [f"(?:{_alts(nouns)})"] if nouns else []
@@ -482,7 +528,7 @@ def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _Kind
     return _KindRes(
         noun, head, v,
         re.compile(rf"(?:{v})", re.I),
-        re.compile(rf"{_PREP_PHRASE}(?:\s*,?\s+(?:{_AUX_WORDS}))*\s+(?P<v>{v})\b{tail}", re.I),
+        re.compile(rf"{_PREP_PHRASE}{_ASIDE}(?:\s*,?\s+(?:{_AUX_WORDS}))*\s+(?P<v>{v})\b{tail}", re.I),
         re.compile(rf"\b(?P<v>{v})\s+$", re.I),
         re.compile(rf"(?<![\w-])(?P<v>{v})\b{tail}", re.I),
         noun_any,
@@ -531,8 +577,9 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
         return last[1]
     if not kind.subjects:
         return True
-    if bare:
-        return _has_any(sent[scope:verb_at], kind.subjects)
+    if bare:  # its subject before it, or after it in its own clause ("38 killed in Israeli strikes on Gaza")
+        named = _last_nation(sent[n.end:right], kind, first=True)
+        return _has_any(sent[scope:verb_at], kind.subjects) or (named is not None and named[1])
     return title_subject or _has_any(sent, kind.subjects)
 
 
@@ -548,6 +595,11 @@ _AFTER_PLACE_OK = frozenset(
     "say told according before until where which who that was were is are have has had".split())
 
 
+_TIME_WORD = re.compile(
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|March|April|May|June|July|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|"
+    r"Nov(?:ember)?|Dec(?:ember)?|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day)\b")
+
+
 def _place_after(sent: str, at: int, end: int) -> str | None:
     """A place named soon after the number (or its noun): "in Letur", "in southern Gaza", at most
     six words on and before any other number; a capitalised word followed by a noun is an
@@ -559,20 +611,24 @@ def _place_after(sent: str, at: int, end: int) -> str | None:
         nxt = _NEXT_WORD.match(sent[m.end():end])
         if nxt and nxt.group(1).lower() not in _AFTER_PLACE_OK:
             continue  # "in Israeli strikes": an adjective
+        if _TIME_WORD.match(m.group("p")):
+            continue  # "in October", "in March 2024": a time, not a place
         return m.group("p")
     return None
 
 
-def _last_nation(before: str, kind: FigureKind) -> tuple[int, bool] | None:
-    """(end, is a subject) of the last nation named before the number, if any."""
+def _last_nation(before: str, kind: FigureKind, first: bool = False) -> tuple[int, bool] | None:
+    """(end, is a subject) of the last nation named before the number, if any; `first`: the
+    first one named in `before` (then the position is its start)."""
     best: tuple[int, bool] | None = None
     for terms, is_subject in ((kind.subjects, True), (kind.other_subjects, False)):
         for t in terms:
             for m in _term_re(t).finditer(before):
+                at = -m.start() if first else m.end()
                 # a subject wins over an other-subject ending at the same place
-                if best is None or m.end() > best[0] or (m.end() == best[0] and is_subject):
-                    best = (m.end(), is_subject)
-    return best
+                if best is None or at > best[0] or (at == best[0] and is_subject):
+                    best = (at, is_subject)
+    return (abs(best[0]), best[1]) if best else None
 
 
 def _clause(sent: str, n: _Num) -> str:
@@ -650,7 +706,7 @@ def _noun_res(kind: FigureKind) -> tuple[re.Pattern[str], re.Pattern[str]] | Non
     if key not in _NOUN_CACHE:
         nouns = "|".join(re.escape(x) for x in sorted(key, key=len, reverse=True))
         _NOUN_CACHE[key] = (
-            re.compile(rf"^(?:-strong)?((?:\s+[A-Za-z][\w.’'-]*){{0,5}}?)\s+({nouns})\b", re.I),
+            re.compile(rf"^(?:-strong)?((?:\s+{_BETWEEN}){{0,5}}?)\s+({nouns})\b", re.I),
             re.compile(rf"\b(?:{nouns})\b", re.I),
         ) if nouns else None
     return _NOUN_CACHE[key]

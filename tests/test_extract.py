@@ -77,6 +77,32 @@ def test_reported_speech_verbs(verb):
     assert "North Korean troop reports were wrong" in st[0].text
 
 
+@pytest.mark.parametrize("verb", ["praised", "hails", "welcomed", "criticised", "applauds", "commended", "proposes"])
+def test_verbs_of_praise_and_blame_report_speech(verb):
+    """"Zelensky hails ...": an evaluation said aloud is a statement like "says"."""
+    st, _ = run(f"Zelensky {verb} South Korea's response to the North Korean troop reports")
+    assert [s.actor for s in st] == ["zelensky"]
+    assert st[0].text.startswith("South Korea's response")
+
+
+@pytest.mark.parametrize("sent", [
+    "Zelensky, European leaders condemn North Korean troop deployment to Russia",
+    "Zelensky and other leaders on Monday condemned the North Korean troop deployment to Russia.",
+])
+def test_an_opening_actor_speaks_with_untracked_co_subjects(sent):
+    assert speakers(sent) == ["zelensky"]
+
+
+def test_an_actor_inside_the_predicate_does_not_speak_for_its_co_subject():
+    """"Russia hosts Zelensky and officials said": Zelensky does not open the sentence."""
+    assert "zelensky" not in speakers("Kyiv welcomes the troop reports about Zelensky and officials said North Korean troops left.")
+
+
+def test_a_relative_clause_speaks_for_the_sentences_subject_only():
+    """"Supporters of Zelensky ... what they describe": the supporters describe, not Zelensky."""
+    assert speakers("", "Supporters of Zelensky are planning what they describe as a rally against North Korean troops.") == []
+
+
 def test_direct_quote_after_speaker():
     st, _ = run("", "Kirby said: “We believe North Korean soldiers are training in the far east.”")
     assert st[0].actor == "kirby"
@@ -638,3 +664,18 @@ def test_a_reporting_verb_after_a_first_predicate_is_the_subjects():
     # not the subject: a name inside another's clause is no speaker of the second verb
     assert flood("Valencia floods", "Rescuers condemned Spanish army delays in Valencia and called for more boats.") == [
         (RESCUE, "Spanish army delays in Valencia and called for more boats", "forward")]
+
+
+def test_an_actor_named_between_a_number_and_its_noun_does_not_hide_the_noun():
+    """"40 Wagner fighters": the actor's name is masked for speakers, the fighters are still counted."""
+    story = Story.model_validate({
+        "id": "mali", "title": "Fighting in Mali",
+        "actors": [{"id": "wagner", "name": "Wagner", "kind": "institution"}],
+        "figures": [{"id": "deaths", "description": "fighters killed", "nouns": ["fighters"],
+                     "verbs": ["killed", "kill", "kills"], "subjects": ["Mali"]}],
+    })
+    item = Item(feed_url="https://example.org/rss", id="1", title="",
+                text="An air strike in northern Mali killed 40 Wagner fighters.", link="https://example.org/m",
+                published=None)
+    _, figures = extract(item, Match("mali", True, 90, 75), story)
+    assert [(f.kind, f.value) for f in figures] == [("deaths", 40)]

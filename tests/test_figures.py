@@ -97,6 +97,40 @@ def test_places_and_subjects(sent, want):
     assert figs(sent) == want
 
 
+@pytest.mark.parametrize("sent, want", [
+    # a number alone whose subject comes after it, in its own clause
+    ("At least 40 killed in Spanish floods.", [("toll", 40, "at least")]),
+    ("At least 40 killed in landslides on Valencia's coast.", [("toll", 40, "at least")]),
+    ("At least 40 killed in landslides on the coast of Portugal.", []),
+    # a month or a day is not a place: no local count
+    ("Floods killed 95 people in October, Spanish officials said.", [("toll", 95, "exact")]),
+    # "among those killed" is a part of a figure given elsewhere, not another figure
+    ("Floods killed 95 people in Valencia; 12 residents were among the dead.", [("toll", 95, "exact")]),
+    ("Officials in Valencia say 12 residents and three tourists were among those killed.", []),
+    # an aside between the count and its verb: the verb is still the count's
+    ("At least 20 people, including 13 residents, were killed in Valencia.", [("toll", 20, "at least")]),
+    ("In Valencia, 20 people, mostly elderly residents, died.", [("toll", 20, "exact")]),
+])
+def test_subject_after_a_lone_number_times_and_parts(sent, want):
+    assert figs(sent) == want
+
+
+def test_a_part_after_including_is_no_figure_of_its_own():
+    troops = Story.model_validate({"id": "t", "title": "T", "figures": [
+        {"id": "troops", "description": "soldiers", "nouns": ["troops", "soldiers", "officers"]}]})
+    assert figs("Spain has 12,000 soldiers there, including 500 officers.", troops) == [("troops", 12000, "exact")]
+
+
+def test_a_number_left_out_says_why():
+    misses: list[tuple[str, str]] = []
+    assert figures_in("Floods destroyed 300 homes; in Portugal, 12 people were killed.", FLOODS, None,
+                      misses=misses) == []
+    (n300, why300), (n12, why12) = misses
+    assert (n300, n12) == ("300", "12")
+    assert why300.startswith("no kind's noun, verb or head")
+    assert why12.startswith("toll: verb after “killed” ties it, but the clause does not make it about its subjects")
+
+
 def test_a_kind_without_subjects_takes_a_count_anywhere():
     assert figs("Another 1,000 injured in Portugal.") == [("injured", 1000, "exact")]
 

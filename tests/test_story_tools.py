@@ -45,6 +45,13 @@ def test_story_new_from_an_article_drafts_actors_kinds_and_known_facts_that_vali
     assert res.returncode == 0 and "ok:" in res.stdout, res.stderr
 
 
+def test_story_new_in_a_fresh_directory_says_the_service_file_is_missing(tmp_path):
+    res = monitor_cmd("story", "new", "quake", "--config", str(tmp_path / "fresh"), "--state", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "fresh" / "stories" / "quake.toml").is_file()
+    assert f"note: {tmp_path / 'fresh' / 'monitor.toml'} does not exist yet; copy config/monitor.toml" in res.stdout
+
+
 def test_story_new_never_overwrites(tmp_path):
     cdir = drafted(tmp_path)
     before = (cdir / "stories" / "valencia-floods.toml").read_text()
@@ -84,6 +91,17 @@ def test_explain_shows_statements_and_figures_with_their_rule_and_novelty(tmp_pa
     assert "novelty compared with the story's [known] facts (no store yet)" in out
 
 
+def test_explain_says_why_a_number_gave_no_figure(tmp_path):
+    cdir = drafted(tmp_path)
+    res = monitor_cmd("explain", "--title", "Valencia floods", "--text",
+                      "Floods destroyed 300 homes in Valencia. They killed 120 people, including 30 children.",
+                      *dirs(cdir, tmp_path))
+    assert res.returncode == 0, res.stderr
+    out = res.stdout[res.stdout.index("numbers without a figure:"):]
+    assert "'300': no kind's noun, verb or head is the number's" in out
+    assert "'30': a part of a figure beside it" in out
+
+
 def test_explain_judges_novelty_against_the_store(tmp_path, feed_server):
     url = feed_server.set("/feed", rss(("g1", "Valencia floods: toll rises", SENTENCE)))
     cdir = drafted(tmp_path, [url])
@@ -93,3 +111,26 @@ def test_explain_judges_novelty_against_the_store(tmp_path, feed_server):
     assert "novelty: repeat of alert valencia-floods:figure:killed:120" in res.stdout
     assert "novelty: repeat of alert valencia-floods:statement:sanchez:" in res.stdout
     assert "novelty compared with the store" in res.stdout
+
+
+def test_the_draft_reads_titles_with_of_name_particles_and_peoples_counted_by_nationality():
+    """Invented article: "Minister of Health" is a title, "al-Rashid" part of a name, "Juan" no
+    nationality, "1,200 Peruvians" a count of people (not an institution that would hide it)."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("peru-floods", (
+        "Floods in Peru: death toll rises\n\n"
+        "Minister of Health Maria Lopez said on Monday that more than 1,200 Peruvians have been killed by the floods.\n"
+        "Foreign Minister Ahmed al-Rashid said aid from abroad would arrive on Tuesday.\n"
+        "At least 30 people died in Lima, and Chief of Staff Juan Perez said the army was ready.\n"
+        "A mudslide in Lima killed 12 children.\n")))
+    actors = {a["name"]: a for a in story["actors"]}
+    assert {"Maria Lopez", "Ahmed al-Rashid", "Juan Perez"} <= set(actors)
+    assert "Minister of Health Maria Lopez" in actors["Maria Lopez"]["aliases"]
+    assert "Minister of Health" not in actors["Maria Lopez"]["aliases"]  # a title that says nobody's office
+    assert "Chief of Staff Juan Perez" in actors["Juan Perez"]["aliases"]
+    assert "Peruvians" not in actors
+    assert not any("childrens" in k["nouns"] for k in story["figures"])  # irregular plurals stay as they are
+    (killed,) = [k for k in story["figures"] if k["id"] == "killed"]
+    assert "Peruvians" in killed["nouns"]
+    assert ("killed", 1200) in {(f["kind"], f["value"]) for f in story["known"]["figures"]}
