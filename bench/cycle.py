@@ -304,7 +304,7 @@ def generated_story(shipped: Path, k: int) -> str:
                 words[w] = rng.choice(plural) if w.isascii() and len(w) > 3 and rng.random() < 0.5 else w
         return words[w]
 
-    ids = ("id", "actor", "actors", "claim", "claims", "figure", "kind", "measure")
+    ids = ("id", "actor", "actors", "claim", "claims", "figure", "kind", "measure", "series", "qualifier", "stance")
 
     def rename(value: object, key: str = "") -> object:
         if isinstance(value, str):

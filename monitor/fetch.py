@@ -65,6 +65,7 @@ class Fetcher:
         self.connect_timeout = min(connect_timeout, timeout)
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
+        self._tls: ssl.SSLContext | None = None  # built at the first https request (_tls_context)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fetch-loop", daemon=True)
         self.thread.start()
@@ -72,10 +73,8 @@ class Fetcher:
 
     async def _make_session(self, user_agent: str, max_connections: int) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            # certifi's roots, as httpx (our client before) and requests use: the same feeds verify
-            # on every OS, whether or not it has a CA store Python can find
-            connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300,
-                                           ssl=ssl.create_default_context(cafile=certifi.where())),
+            # every https request carries certifi's roots (_tls_context)
+            connector=aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300),
             headers={"User-Agent": user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
             auto_decompress=False,  # inflated in _read, never past the cap
             cookie_jar=aiohttp.CookieJar(unsafe=True),  # unsafe: also for feeds addressed by IP
@@ -85,6 +84,15 @@ class Fetcher:
             trust_env=bool(urllib.request.getproxies()),
             max_line_size=HEADER_LIMIT, max_field_size=HEADER_LIMIT,
         )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """certifi's roots, as httpx (our client before) and requests use: the same feeds verify
+        on every OS, whether or not it has a CA store Python can find. Built at the first https
+        request, not at start: loading the roots costs ~20 ms, and a run polling only http feeds
+        (or a 304 pass from the command line) need not pay it."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context(cafile=certifi.where())
+        return self._tls
 
     def _call(self, coro):  # type: ignore[no-untyped-def]
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -140,7 +148,8 @@ class Fetcher:
         current = URL(url)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout)
         while True:
-            resp = await self.session.get(current, headers=headers, allow_redirects=False, timeout=timeout)
+            tls = self._tls_context() if current.scheme == "https" else True
+            resp = await self.session.get(current, headers=headers, allow_redirects=False, timeout=timeout, ssl=tls)
             try:
                 location = resp.headers.get("location") if resp.status in _REDIRECTS else None
                 if location:

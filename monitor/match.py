@@ -65,10 +65,10 @@ Claims
 
 Speed (bench/match.py)
     A story is compiled once (`compile_story`, cached per story object). Per field, the raw
-    words are checked against a per-story set of known words and the subset of them that open
-    a phrase; a field with no such word (most news) costs one regex pass and two set lookups,
-    and an item with no hit at all gets the same precomputed `Match`. A new word is normalised
-    and looked up once per story; its fuzzy comparisons go only to first tokens of the same
+    words are checked once for all stories (`_Shared`: raw word -> the stories it opens a
+    phrase in), so a field with no such word (most news) costs one regex pass and two set
+    lookups however many stories there are, and an item with no hit at all gets the same
+    precomputed `Match`. A new word is normalised once and looked up once per story; its fuzzy comparisons go only to first tokens of the same
     first letter whose length leaves fuzz.ratio a chance of reaching the cutoff (stopping at the
     first that reaches it), and its spelling key is computed only when the letters the key rules
     never touch (normalize.key_shape) are those of some first token's key. Words are
@@ -140,42 +140,8 @@ class CompiledStory:
     fuzzy_firsts: dict[tuple[str, int], tuple[str, ...]]  # (first letter, length) -> first tokens in fuzzy reach
     open_cutoff: float  # fuzzy_min - _OPEN_MARGIN
     token_cache: dict[str, Candidates] = field(default_factory=dict)  # normalised token -> phrases
-    known: set[str] = field(default_factory=set)  # raw words whose candidates are known
-    opening: set[str] = field(default_factory=set)  # the known raw words that open any candidate
     places: dict[tuple[int, tuple[str, ...]], tuple[float, int, bool]] = field(default_factory=dict)  # see _place
     nothing: Match | None = None  # the decision for an item with no hit at all
-
-    def openers(self, raw: list[str], unique: set[str] | None = None,
-                where: Callable[[], dict[str, list[int]]] | None = None) -> list[int]:
-        """Positions of the raw words that open a candidate: set lookups on the raw words, so
-        the many fields with nothing of the story in them are dismissed before normalising
-        (`unique`: the set of `raw`, `where`: word -> positions, when the caller has them for
-        every story: each word is then looked up once, not once per occurrence)."""
-        words = raw if unique is None else unique
-        if not self.known.issuperset(words):
-            self._learn(raw)
-        opening = self.opening
-        if opening.isdisjoint(words):
-            return []
-        if unique is not None and where is not None:
-            index = where()
-            return sorted(i for word in opening.intersection(unique) for i in index[word])
-        return [i for i, word in enumerate(raw) if word in opening]
-
-    def _learn(self, raw: list[str]) -> None:
-        known = self.known
-        if len(known) >= _TOKEN_CACHE_MAX:
-            # start again, keeping the opening words (few), so that a known word is always
-            # in `opening` when it opens a phrase, whatever another thread is doing
-            self.known = known = set(self.opening)
-        unknown = set(raw).difference(known)
-        opens, norm = self.opens, normalize.norm
-        new = [word for word in unknown if opens(norm(word))]
-        if new:
-            # a new set, never changed in place (another thread may be reading the old one),
-            # and replaced before the words are known
-            self.opening = self.opening | set(new)
-        known.update(unknown)
 
     def opens(self, token: str) -> bool:
         """Whether `candidates(token)` is not empty, decided without building it (most new
@@ -240,6 +206,76 @@ def compile_story(story: Story) -> CompiledStory:
     compiled = _compile(story)
     _compiled[id(story)] = compiled
     return compiled
+
+
+class _Shared:
+    """The opening words of every compiled story at once: raw word -> the stories (slots in
+    `stories`) in which it opens a candidate. An item's words are looked up once for all
+    stories, not once per story: with 20 stories that share common words, the per-story set
+    checks and lookups were most of the cost of an item that opens nothing.
+
+    Never changed but by adding whole entries (a word's slots are computed before it is
+    stored): another thread reads a word as absent or complete. A new story, or a full index,
+    gets a new _Shared, swapped in with one assignment."""
+
+    def __init__(self, stories: tuple[CompiledStory, ...]):
+        self.stories = stories
+        self.slots = {id(c): i for i, c in enumerate(stories)}
+        self.index: dict[str, tuple[int, ...]] = {}  # raw word -> slots of the stories it opens in
+        self.known: set[str] = set()  # the words of `index`
+        self.opening: set[str] = set()  # the known words that open in some story
+
+    def slot(self, compiled: CompiledStory) -> int | None:
+        i = self.slots.get(id(compiled))
+        return i if i is not None and self.stories[i] is compiled else None
+
+    def openers(self, raw: list[str], unique: set[str], where: Callable[[], dict[str, list[int]]]) -> dict[int, list[int]]:
+        """Slot -> positions of the raw words that open a candidate in that story."""
+        if not self.known.issuperset(unique):
+            self._learn(unique)
+        words = self.opening.intersection(unique)
+        if not words:
+            return {}
+        index, positions = self.index, where()
+        by: dict[int, list[int]] = defaultdict(list)
+        for word in words:
+            at = positions[word]
+            for slot in index[word]:
+                by[slot] += at
+        for at in by.values():
+            at.sort()
+        return by
+
+    def _learn(self, unique: set[str]) -> None:
+        norm, stories, index = normalize.norm, self.stories, self.index
+        new, opening = unique.difference(self.known), []
+        for word in new:
+            token = norm(word)
+            slots = tuple(i for i, c in enumerate(stories) if c.opens(token))
+            index[word] = slots
+            if slots:
+                opening.append(word)
+        if opening:
+            # a new set, never changed in place (another thread may be reading the old one),
+            # and replaced before the words are known
+            self.opening = self.opening | set(opening)
+        self.known.update(new)
+
+
+_shared: list[_Shared] = [_Shared(())]
+
+
+def _shared_slot(compiled: CompiledStory) -> tuple[_Shared, int]:
+    """The shared index that has `compiled`, and its slot; a story not in it yet (a first match,
+    a reload) gets a new index over the stories still compiled, with it."""
+    shared = _shared[0]
+    slot = shared.slot(compiled)
+    if slot is not None and len(shared.known) < _TOKEN_CACHE_MAX:
+        return shared, slot
+    stories = tuple(c for c in shared.stories if _compiled.get(id(c.story)) is c and c is not compiled)
+    shared = _Shared(stories + (compiled,))
+    _shared[0] = shared  # one assignment: another thread keeps the old one, whole
+    return shared, len(stories)
 
 
 def _concepts(story: Story) -> tuple[Concept, ...]:
@@ -408,6 +444,14 @@ class _Prepared(NamedTuple):
     sets: dict[str, set[str]]
     toks: dict[str, normalize.Tokens]
     where: dict[str, dict[str, list[int]]]
+    opened: dict[str, tuple[_Shared, dict[int, list[int]]]]  # field -> its openers in every story
+
+    def openers(self, shared: _Shared, name: str) -> dict[int, list[int]]:
+        found = self.opened.get(name)
+        if found is None or found[0] is not shared:
+            found = self.opened[name] = (shared, shared.openers(self.raws[name], self.sets[name],
+                                                                lambda: self.positions(name)))
+        return found[1]
 
     def positions(self, name: str) -> dict[str, list[int]]:
         found = self.where.get(name)
@@ -430,7 +474,7 @@ def _prepare(item: Item) -> _Prepared:
     texts = {"title": normalize.plain(item.title or ""), "text": normalize.plain(item.text or "")}
     raws = {name: normalize.words(texts[name]) for name in _FIELDS}
     prepared = _Prepared(item, texts, raws, {name: set(raws[name]) for name in _FIELDS},
-                         {name: normalize.tokens(texts[name], raws[name]) for name in _FIELDS}, {})
+                         {name: normalize.tokens(texts[name], raws[name]) for name in _FIELDS}, {}, {})
     _last[0] = prepared  # one assignment: another thread sees the old or the new, both whole
     return prepared
 
@@ -443,12 +487,12 @@ def match(item: Item, story: Story, detail: bool = True) -> Match:
     decision, without its hits and score: the same verdict, computed for a fraction of the cost
     when many stories share words with the news."""
     compiled = compile_story(story)
+    shared, slot = _shared_slot(compiled)
     prepared = _prepare(item)
     texts = prepared.texts
     found: list[_Found] = []
     for name in _FIELDS:
-        raw = prepared.raws[name]
-        positions = compiled.openers(raw, prepared.sets[name], lambda: prepared.positions(name))
+        positions = prepared.openers(shared, name).get(slot)
         if positions:
             found += _find(compiled, name, prepared.toks[name], positions)
     if not found or (not detail and not _required_present(compiled, found)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from monitor import config
 from monitor.pipeline import Pipeline
 from monitor.store import Store
@@ -239,3 +241,45 @@ def test_a_parse_process_over_its_memory_cap_fails_that_feed_only(tmp_path, feed
         assert (results[1].status, results[1].new_items) == ("ok", 2)
     finally:
         pipe.close()
+
+
+def test_tls_roots_are_loaded_only_for_https(tmp_path, feed_server):
+    """A run over http feeds never builds the TLS context (~20 ms of a command-line 304 pass);
+    the first https request builds it, with certifi's roots, and a certificate they do not
+    vouch for is a "tls" error."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from monitor.errors import FeedError
+    from monitor.fetch import Fetcher
+
+    from hostile_cases import self_signed_cert
+
+    fetcher = Fetcher(timeout=5)
+    try:
+        result = fetcher.fetch(feed_server.set("/feed", rss(("g1", "A title", "text"))), None, None)
+        assert result.body and fetcher._tls is None
+        made = self_signed_cert(tmp_path)
+        if made is None:
+            pytest.skip("no openssl CLI to make a certificate")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*made)
+
+        class Quiet(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # the client refusing our certificate is the point
+
+        httpd = Quiet(("127.0.0.1", 0), BaseHTTPRequestHandler)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            with pytest.raises(FeedError) as err:
+                fetcher.fetch(f"https://127.0.0.1:{httpd.server_address[1]}/feed", None, None)
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+        assert err.value.reason == "tls"
+        assert fetcher._tls is not None and fetcher._tls.cert_store_stats()["x509_ca"] > 100  # certifi's roots
+    finally:
+        fetcher.close()
