@@ -78,6 +78,12 @@ _PREDICATES: dict[str, tuple[list[str], list[str], str]] = {  # group: (verbs, h
     "captured": (["captured", "taken prisoner", "prisoners"], [], "level"),
 }
 _PREDICATE_OF = {v: g for g, (verbs, _, _) in _PREDICATES.items() for v in verbs}
+# a head of a count earlier in the clause: "The death toll from the quake rose to 2,012"
+_HEAD_BEFORE = re.compile(
+    r"\b(" + "|".join(sorted({h for _, heads, _ in _PREDICATES.values() for h in heads}, key=len, reverse=True))
+    + r")\b[^.;:,\d]{0,80}$", re.I)
+_HEAD_OF = {h: g for g, (_, heads, _) in _PREDICATES.items() for h in heads}
+_SUFFIX = re.compile(r"(?:[IVX]{1,4}|Jr\.?|Sr\.?)")  # regnal numbers and suffixes: no surname
 _AUX = r"(?:are|were|is|was|have\s+been|has\s+been|had\s+been|been|still|remain|remained|reportedly|now|also)"
 _NOT_NOUNS = frozenset(
     "of in on at to from for and or but the a an are were is was have has had been be by with as that which "
@@ -240,6 +246,9 @@ def read_kinds(text: str) -> list[_Kind]:
                                s.text[: n.start])
             if group is None and before and before.group(1) in _PREDICATE_OF:
                 group = _PREDICATE_OF[before.group(1)]  # "floods killed at least 95"
+            head = _HEAD_BEFORE.search(s.text[: n.start]) if group is None and not noun else None
+            if head:
+                group = _HEAD_OF[head.group(1).lower()]  # "the death toll ... rose to 2,012"
             if not noun and group is None:
                 continue
             own = noun if group and noun not in ("", "people", "persons") and not noun[:1].isupper() else ""  # "five soldiers were killed"
@@ -345,14 +354,16 @@ def _actors(text: str, persons: dict[str, _Name], parts: dict[str, set[str]], na
         aliases += [f"{t} {name}" for t in sorted(n.titles)]
         aliases += sorted(parts.get(name, ()))
         words = name.split()
+        if len(words) >= 2 and _SUFFIX.fullmatch(words[-1]):  # "Mohammed VI", "Martin Luther King Jr."
+            words = words[:-1]
         surname = {words[-1]} if 2 <= len(words) <= 3 and "-" not in words[-1] else set()
         aliases += sorted(surname - set(aliases))  # news names people by surname; ambiguous below
         for m in re.finditer(rf"{re.escape(name)},\s+the\s+([^,.;]{{3,80}}?)(?:,|\.|;)", text):
             title = m.group(1).strip()
             if any(w.lower() in _ROLE for w in title.split()):
                 aliases.append(title)
-        last = name.split()[-1]
-        out.append({"id": _slug(name if "-" in last else last), "name": name,
+        last = words[-1]
+        out.append({"id": _slug(name if "-" in last or len(words) == 1 else last), "name": name,
                     "aliases": list(dict.fromkeys(a for a in aliases if a != name)), "kind": "person",
                     "ambiguous": sorted(parts.get(name, set()) | surname)})
     for n in names.values():

@@ -134,3 +134,20 @@ def test_the_draft_reads_titles_with_of_name_particles_and_peoples_counted_by_na
     (killed,) = [k for k in story["figures"] if k["id"] == "killed"]
     assert "Peruvians" in killed["nouns"]
     assert ("killed", 1200) in {(f["kind"], f["value"]) for f in story["known"]["figures"]}
+
+
+def test_the_draft_reads_a_toll_headed_before_its_number_and_keeps_regnal_numbers_in_names():
+    """Invented article: "The death toll ... rose to 2,012" is a count of the dead although no
+    noun or verb sits by the number; "King Abdul II" is not called "II"."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("quake", (
+        "Earthquake in Atlantis: toll climbs\n\n"
+        "The death toll from the earthquake in Atlantis rose to 2,012 on Saturday, with 2,059 people injured.\n"
+        "King Abdul II declared three days of mourning, and Prime Minister Sara Okafor said homes would be rebuilt.\n")))
+    kinds = {k["id"]: k for k in story["figures"]}
+    assert "death toll" in kinds["killed"]["heads"]
+    assert {("killed", 2012), ("injured", 2059)} <= {(f["kind"], f["value"]) for f in story["known"]["figures"]}
+    (king,) = [a for a in story["actors"] if a["name"] == "Abdul II"]
+    assert "II" not in king["aliases"] and "II" not in king.get("ambiguous", [])
+    assert king["id"] != "ii"
