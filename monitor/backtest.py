@@ -18,9 +18,12 @@ and figures are scored on items labelled relevant only):
                the story does not track)
     figures    micro P/R/F1 over (item, value, kind); a range counts for its low or high end
     statements P/R/F1 of the item's main statement's actor against the label's `by` (one
-               statement per label): a person before an institution, then the text before the
-               title (titles use metonyms: "Seoul says", the text names the spy agency), a
-               tracked actor before a speaker (`other:NAME`). Label `other:NAME` counts as the
+               statement per label): a tracked actor's statement in the title ("Hezbollah says
+               ..."), unless a person of that actor speaks in the text (one whose name or alias
+               names it: "NATO chief" Rutte for "NATO confirms"); without one, a person before
+               an institution, then the text before the title (titles use metonyms: "Seoul
+               says", the text names the spy agency), a tracked actor before a speaker
+               (`other:NAME`). Label `other:NAME` counts as the
                story actor whose name or alias is NAME, else as the speaker whose name or alias
                is NAME ("other:Ukraine" is the speaker "Ukrainian government"). Also given:
                over every (item, actor) pair extracted.
@@ -36,6 +39,7 @@ extract -> novelty, one dict per new alert, as the service would store them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -316,7 +320,22 @@ def _label_actor(by: str | None, stories: Sequence[Story]) -> str | None:
 
 
 def _main_actor(statements: Sequence[dict[str, Any]], title_count: int, stories: Sequence[Story]) -> str | None:
-    persons = {a.id for s in stories for a in s.actors if a.kind != "institution"}
+    """The item's main statement's actor (see the module docstring): a tracked actor's statement
+    in the title is what the item reports, unless a person of that actor speaks in the text (a
+    person whose name or alias names the institution: "NATO chief" for NATO); otherwise a person
+    before an institution before a speaker, the text before the title."""
+    actors = {a.id: a for s in stories for a in s.actors}
+    persons = {i for i, a in actors.items() if a.kind != "institution"}
+    title = [s["actor"] for s in statements[:title_count] if s["actor"] in actors]
+    if title:
+        head = sorted(title, key=lambda a: a not in persons)[0]
+        names = [n for n in (actors[head].name, *actors[head].aliases) if len(n) > 2]
+        for s in statements[title_count:]:
+            a = actors.get(s["actor"])
+            if a is not None and s["actor"] in persons and s["actor"] != head and any(
+                    re.search(rf"(?<!\w){re.escape(n)}(?!\w)", x) for n in names for x in (a.name, *a.aliases)):
+                return s["actor"]
+        return head
     order = list(statements[title_count:]) + list(statements[:title_count])  # text first, then title
     ranked = sorted(range(len(order)), key=lambda i: (order[i]["actor"] not in persons,
                                                       order[i]["actor"].startswith("other:"), i))

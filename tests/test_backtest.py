@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from monitor import backtest as bt
 from monitor import config
 from monitor.cli import cli
+from monitor.story import Actor
 
 DATA = Path(__file__).parent / "data" / "backtest"
 ITEMS, LABELS = str(DATA / "items.jsonl"), str(DATA / "labels.jsonl")
@@ -100,3 +101,22 @@ def test_unknown_story_is_a_usage_error() -> None:
     result = invoke(ITEMS, "--config", CONFIG, "--story", "nope")
     assert result.exit_code == 2
     assert "no story 'nope'. Hint: one of mini" in result.output
+
+
+def test_main_statement_is_the_titles_tracked_actor_unless_its_own_person_speaks_in_the_text() -> None:
+    story = config.load(CONFIG).stories[0].model_copy(update={"actors": [
+        Actor(id="nato", name="NATO", kind="institution"),
+        Actor(id="rutte", name="Mark Rutte", aliases=["NATO chief"]),
+        Actor(id="netanyahu", name="Benjamin Netanyahu"),
+        Actor(id="hezbollah", name="Hezbollah", kind="institution")]})
+
+    def main(*said: tuple[str, str], title: int = 1) -> str | None:
+        return bt._main_actor([{"actor": a, "text": t} for a, t in said], title, [story])
+
+    # the headline's statement is what the item reports; a person on another matter in the text is not it
+    assert main(("hezbollah", "it will escalate"), ("netanyahu", "the beginning of the end")) == "hezbollah"
+    # ... unless the text names who spoke for the headline's institution
+    assert main(("nato", "troops deployed"), ("rutte", "a dangerous expansion")) == "rutte"
+    # a speaker (metonym) in the title: the tracked actor in the text refines it
+    assert main(("other:US government", "evidence"), ("nato", "troops deployed")) == "nato"
+    assert main(("netanyahu", "x"), ("hezbollah", "y"), title=0) == "netanyahu"
