@@ -37,7 +37,8 @@ Statements (one per attributed sentence)
     nominal      ACTOR's confirmation/denial/warning/assessment that CLAUSE
     VERB is a reporting verb (`SPEECH_VERBS`: said, says, told, warned, denied, dismissed,
     called, described, confirmed, claimed, believes, ...); "does not deny" is a verb too, with
-    no denial stance. The statement text is the quoted words when the sentence has quotes
+    no denial stance. "assess"/"observe" report only with a clause: before a plain object
+    ("assesses the damage after ...", "observed a minute of silence") they are deeds. The statement text is the quoted words when the sentence has quotes
     (“…”, "…", ‘…’, '…'), else the reported clause. A sentence counts only if it touches the
     story (a topic, claim or figure-subject term), or is in the text of an item whose title
     does (the text goes on about the title's story: "the deployment", "the move").
@@ -289,6 +290,22 @@ _PASSIVE = re.compile(
     r"(?:accused|blamed|critici[sz]ed|condemned|suspected)\s+(?:of|for)\b", re.I)
 
 
+# "assesses the damage", "observed a minute of silence": verbs that report only with a clause
+# ("assesses that ...", "assessed North Korea has sent ..."); before a plain object they are deeds
+_OBJECT_SENSE_VERB = re.compile(r"(?:assess|observ)\w*$", re.I)
+_OBJECT_NP = re.compile(
+    r"^\s+(?:the|a|an|its|their|his|her|this|these|those)(?:\s+[\w’'-]+){1,4}?"
+    r"\s*(?:[,.;:!?]|$|\s(?:after|of|in|on|at|from|for|with|by|near|across|and|but|as|while|amid|following)\b)", re.I)
+_FINITE = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|could|can|may|might|must|should|remains?)\b", re.I)
+
+
+def _object_sense(verb: str, after: str) -> bool:
+    """The verb takes a plain object here, not a reported clause (see `_OBJECT_SENSE_VERB`): a
+    determiner's noun phrase that ends at a preposition, conjunction or punctuation, no verb in it."""
+    obj = _OBJECT_NP.match(after) if _OBJECT_SENSE_VERB.search(verb) else None
+    return obj is not None and not _FINITE.search(obj.group(0))
+
+
 @dataclass(frozen=True)
 class Attribution:
     actor: str
@@ -354,6 +371,8 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     before = [b for b in before if b.end <= m.start] + [m]
     if _PASSIVE.match(sent, v.start()):
         return []  # "Israeli military accused of targeting ...", "Seoul said to be ..."
+    if _object_sense(v.group(0), sent[v.end() :]):
+        return []  # "Lebanon assesses the damage after ...": a deed, not speech
     speakers = [m]
     for prev in reversed(before[:-1]):
         between = sent[prev.end : speakers[-1].start]

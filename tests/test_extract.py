@@ -679,3 +679,15 @@ def test_an_actor_named_between_a_number_and_its_noun_does_not_hide_the_noun():
                 published=None)
     _, figures = extract(item, Match("mali", True, 90, 75), story)
     assert [(f.kind, f.value) for f in figures] == [("deaths", 40)]
+
+
+@pytest.mark.parametrize("sent, who", [
+    ("NIS assesses the damage after North Korean troops were hit in Kursk", []),
+    ("Zelensky observed a minute of silence for the North Korean troops' victims", []),
+    ("NIS assesses that North Korean troops are training in Russia", ["nis"]),
+    ("NIS assessed North Korea has sent 3,000 troops to Russia", ["nis"]),
+    ("NIS assessed the troops are training near Kursk, North Korean defectors say", ["nis"]),
+])
+def test_assess_and_observe_report_only_with_a_clause(sent, who):
+    """"assesses the damage" is a deed; "assesses that ..." or "assessed X has ..." reports."""
+    assert speakers(sent) == who
