@@ -9,7 +9,10 @@ Actor mentions
     The matcher's counted actor hits (`Match.hits`, kind "actor": every occurrence, fuzzy,
     ambiguous aliases and look-alikes already judged). A Match without hits (built by hand in
     tests and tools) falls back to exact, word-bounded name and alias occurrences (short or
-    all-caps aliases such as "US" match case).
+    all-caps aliases such as "US" match case). A definite head noun of an institution named
+    before it in the item ("Israel's military ... targets that the military says belong to ...",
+    "the ministry said") is that institution again: the lowercase last word of one of its
+    aliases, the last such institution named (`anaphors`).
 
 Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seoul", "Ukraine")
     Exact, word-bounded occurrences of a speaker's name and aliases (short or all-caps ones
@@ -144,6 +147,48 @@ def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]
         if out and m.start < out[-1].end:
             continue
         out.append(m)
+    return out
+
+
+_ANAPHOR_CACHE: dict[int, tuple[Story, dict[str, list[str]]]] = {}
+
+
+def _anaphor_heads(story: Story) -> dict[str, list[str]]:
+    """{head noun: institution actor ids}: the lowercase last word of an institution's name or
+    alias ("military" of "Israel's military", "ministry" of "Lebanon's health ministry")."""
+    cached = _ANAPHOR_CACHE.get(id(story))
+    if cached is None or cached[0] is not story:
+        if len(_ANAPHOR_CACHE) >= 64:
+            _ANAPHOR_CACHE.clear()
+        heads: dict[str, list[str]] = {}
+        for a in story.actors:
+            if a.kind == "institution":
+                for alias in (a.name, *a.aliases):
+                    words = alias.split()
+                    if len(words) > 1 and re.fullmatch(r"[a-z]{4,}", words[-1]):
+                        heads.setdefault(words[-1], [])
+                        if a.id not in heads[words[-1]]:
+                            heads[words[-1]].append(a.id)
+        cached = _ANAPHOR_CACHE[id(story)] = (story, heads)
+    return cached[1]
+
+
+def anaphors(text: str, story: Story, ments: list[Mention], earlier: list[str]) -> list[Mention]:
+    """"the military", "the ministry": a definite head noun of an institution named before it in
+    the item (`earlier`: actor ids of the fields before, in order; then this field's `ments`) is
+    that institution again. Of several with that head, the last named; none named, no mention."""
+    heads = _anaphor_heads(story)
+    out: list[Mention] = []
+    if not heads:
+        return out
+    for m in re.finditer(rf"\b[Tt]he\s+({'|'.join(map(re.escape, heads))})\b(?!\s+[A-Z])", text):
+        a, b = m.start(1), m.end(1)
+        if any(a < t.end and t.start < b for t in ments):
+            continue
+        named = [*earlier, *(t.actor for t in ments if t.end <= a)]
+        who = next((x for x in reversed(named) if x in heads[m.group(1)]), None)
+        if who is not None:
+            out.append(Mention(who, a, b, False))
     return out
 
 
@@ -565,8 +610,12 @@ def extract(item: Item, match: Match, story: Story, *, every_sentence: bool = Fa
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
     title_subject = _has_any(item.title, (t for k in story.figures for t in k.subjects))
+    earlier: list[str] = []
     for field, text in (("title", item.title), ("text", item.text)):
         ments = mentions(text, field, match, story)
+        back = anaphors(text, story, ments, earlier)
+        earlier += [m.actor for m in ments]
+        ments = sorted([*ments, *back], key=lambda m: m.start)
         spoken = speaker_mentions(text, story, ments) if story.speakers else []
         for s in sentences(text, field):
             local, local_sp = _local(ments, s), _local(spoken, s)

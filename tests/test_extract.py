@@ -691,3 +691,14 @@ def test_an_actor_named_between_a_number_and_its_noun_does_not_hide_the_noun():
 def test_assess_and_observe_report_only_with_a_clause(sent, who):
     """"assesses the damage" is a deed; "assesses that ..." or "assessed X has ..." reports."""
     assert speakers(sent) == who
+
+
+def test_the_institutions_head_noun_after_its_name_speaks_for_it():
+    """"South Korea's spy agency ... The agency said": the definite head noun is the institution again."""
+    text = "South Korea's spy agency briefed lawmakers on Monday. The agency said North Korean troops are in Russia."
+    st, _ = run("Seoul briefs lawmakers", text)
+    assert [(s.actor, s.text) for s in st] == [("nis", "North Korean troops are in Russia")]
+    # in one sentence, as news writes it: "targets that the agency says belong to ..."
+    assert speakers("", "South Korea's spy agency watched sites that the agency says hold North Korean troops.") == ["nis"]
+    # never named before: no one to refer to
+    assert speakers("", "The agency said North Korean troops are in Russia.") == []
