@@ -9,7 +9,9 @@ Actor mentions
     The matcher's counted actor hits (`Match.hits`, kind "actor": every occurrence, fuzzy,
     ambiguous aliases and look-alikes already judged). A Match without hits (built by hand in
     tests and tools) falls back to exact, word-bounded name and alias occurrences (short or
-    all-caps aliases such as "US" match case). A definite head noun of an institution named
+    all-caps aliases such as "US" match case). The same words found for two actors ("Iran's
+    Foreign Ministry": one's alias, near another's "Iran's foreign minister") are the closer
+    spelling's. A definite head noun of an institution named
     before it in the item ("Israel's military ... targets that the military says belong to ...",
     "the ministry said") is that institution again: the lowercase last word of one of its
     aliases, the last such institution named (`anaphors`).
@@ -27,7 +29,9 @@ Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seou
     are that actor's: one statement, by the actor.
 
 Statements (one per attributed sentence)
-    forward      ACTOR [up to 4 words | 's spokesperson | , appositive ,] VERB [that] CLAUSE
+    forward      ACTOR [up to 4 words | 's spokesperson | , appositive , | is/was] VERB [that] CLAUSE
+                 (is/are/was/were only before an -ing verb: "is vowing"; "was told" is passive;
+                 a name in apposition speaks: "the nation's U.N. ambassador, Danny Danon, promised")
                  "South Korea's spy agency said ...", "Maria Zakharova, a spokeswoman for the
                  Russian Foreign Ministry, described ...", "Kirby told reporters that ...";
                  after "tell", up to 4 words of whom before they/he/she/it/we/that/there
@@ -37,7 +41,8 @@ Statements (one per attributed sentence)
     according    CLAUSE, according to [a/an/the] [up to 3 words] ACTOR
     headline     CLAUSE: ACTOR (title)       "Up to 10,000 soldiers sent to Russia: NIS"
                  ACTOR: CLAUSE (title)       "Peskov: reports are 'misinformation'"
-    nominal      ACTOR's confirmation/denial/warning/assessment that CLAUSE
+    nominal      ACTOR's confirmation/denial/warning/assessment [that] CLAUSE (not "'s assessment
+                 of ...": a preposition after the noun names a document, not what it says)
     VERB is a reporting verb (`SPEECH_VERBS`: said, says, told, warned, denied, dismissed,
     called, described, confirmed, claimed, believes, ...); "does not deny" is a verb too, with
     no denial stance. "assess"/"observe" report only with a clause: before a plain object
@@ -129,11 +134,15 @@ def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]
     word-bounded occurrences of each actor's name and aliases.
     """
     found: dict[tuple[int, int], Mention] = {}
+    best: dict[tuple[int, int], float] = {}
     person = {a.id: a.kind != "institution" for a in story.actors}
     for h in match.hits:
         if (h.kind == "actor" and h.field == field and getattr(h, "counted", True)
                 and text[h.start : h.end] == h.matched):
             end = h.end - 2 if re.search(r"['’]s$", h.matched) and not re.search(r"['’]s$", h.alias) else h.end
+            if (h.start, end) in found and best.get((h.start, end), 0) >= h.score:
+                continue  # the same words found for two actors: the closer spelling wins (exact over fuzzy)
+            best[(h.start, end)] = h.score
             found[(h.start, end)] = Mention(h.ref, h.start, end, person.get(h.ref, True))  # "Austin’s" -> "Austin"
     if not match.hits:
         for actor in story.actors:
@@ -284,10 +293,11 @@ SPEECH_VERBS = (
     "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
     "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
     "praise|praises|praised|hail|hails|hailed|welcome|welcomes|welcomed|applaud|applauds|applauded|"
-    "commend|commends|commended|propose|proposes|proposed|criticise|criticises|criticised|criticize|criticizes|criticized|"
+    "commend|commends|commended|propose|proposes|proposed|promise|promises|promised|criticise|criticises|criticised|criticize|criticizes|criticized|"
     r"reiterates|reiterated|calls?\s+for|called\s+for|calling\s+for|announcing|claiming|confirming|insisting|"
     r"accusing|urging|vowing|stressing|noting|arguing|suggesting|acknowledging|admitting|rejecting|"
-    r"dismissing|demanding|estimating|describing|explaining|proposing|praising|hailing|welcoming|criticising|criticizing"
+    r"dismissing|demanding|estimating|describing|explaining|proposing|praising|hailing|welcoming|criticising|criticizing|"
+    r"promising|stating|declaring|threatening"
 )
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
@@ -295,11 +305,12 @@ _CONFIRM = re.compile(r"\b(?:confirm\w*|acknowledg\w*|verif\w*|affirm\w*|evidenc
 _NEGATED_VERB = re.compile(r"\b(?:not|never|n['’]t)\b", re.I)
 _NOMINAL = re.compile(
     r"^['’]s\s+(?:confirmation|denial|warning|assessment|claim|statement|remarks?|comments?|"
-    r"announcement|estimate|view)\s+(?:that\s+)?", re.I
+    r"announcement|estimate|view)\s+(?!(?:of|on|about|for|in|to|from|by|over|at|with)\b)(?:that\s+)?", re.I
 )
 _AUX = (
     r"has|have|had|also|previously|reportedly|now|again|then|further|later|earlier|officially|"
     r"publicly|repeatedly|already|recently|separately|initially|still|had\s+earlier|on\s+\w+day|"
+    r"(?:is|are|was|were)(?=\s*$)|"
     r"on\s+(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|last\s+week|"
     r"this\s+week|in\s+a\s+statement|in\s+an\s+interview|at\s+a\s+(?:news\s+|press\s+)?(?:briefing|conference)"
 )
@@ -408,7 +419,10 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         return []
     # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
     # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
+    if re.search(r"\b(?:is|are|was|were)\s*$", sent[: v.start()], re.I) and not v.group(0).lower().endswith("ing"):
+        return []  # "was told", "is called": passive; "is vowing", "were saying" report
     m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m, bool(_OPENS.match(sent[: m.start])))
+              or (re.fullmatch(r"\s*,\s*", sent[m.end : v.start()]) and re.search(r",\s*$", sent[: m.start]))
               or ((_GAP_PREDICATE.match(sent[m.end : v.start()]) or _GAP_COSUBJECT.match(sent[m.end : v.start()]))
                   and _OPENS.match(sent[: m.start]))), None)
     if m is None:

@@ -702,3 +702,30 @@ def test_the_institutions_head_noun_after_its_name_speaks_for_it():
     assert speakers("", "South Korea's spy agency watched sites that the agency says hold North Korean troops.") == ["nis"]
     # never named before: no one to refer to
     assert speakers("", "The agency said North Korean troops are in Russia.") == []
+
+
+@pytest.mark.parametrize("sent, who", [
+    ("Kirby promised North Korean troops in Russia would be watched.", ["kirby"]),
+    ("Peskov is saying the North Korean troop reports are fake.", ["peskov"]),
+    ("The Kremlin's spokesman, Peskov, dismissed the North Korean troop reports as fake.", ["peskov"]),
+    ("Peskov was told North Korean troops are in Russia.", []),  # passive: he did not speak
+    ("Kirby is called a hawk on North Korean troops in Russia.", []),
+])
+def test_progressive_promised_and_a_name_in_apposition_report(sent, who):
+    assert speakers("", sent) == who
+
+
+def test_a_possessive_assessment_of_something_is_no_statement():
+    """"the NIS's assessment of North Korean plans" names a document; "assessment that ..." says something."""
+    assert speakers("", "Lawmakers read NIS's assessment of North Korean troops in Russia.") == []
+    assert speakers("", "Lawmakers read NIS's assessment that North Korean troops are in Russia.") == ["nis"]
+
+
+def test_the_same_words_found_for_two_actors_go_to_the_exact_alias():
+    """"Iran's Foreign Ministry" is one actor's alias and near another's ("Iran's foreign minister")."""
+    title = "South Korean intelligence says North Korean troops are in Russia"
+    hits = [Hit("actor", "nis", "South Korean intelligence", "South Korean intelligence", "title", 0, 25, 100.0),
+            Hit("actor", "kirby", "South Korean intel chief", "South Korean intelligence", "title", 0, 25, 90.0)]
+    for order in (hits, hits[::-1]):
+        st, _ = run(title, "", Match("nk", True, 90, 75, hits=tuple(order)))
+        assert [s.actor for s in st] == ["nis"]
