@@ -41,6 +41,9 @@ Statements (one per attributed sentence)
     according    CLAUSE, according to [a/an/the] [up to 3 words] ACTOR
     headline     CLAUSE: ACTOR (title)       "Up to 10,000 soldiers sent to Russia: NIS"
                  ACTOR: CLAUSE (title)       "Peskov: reports are 'misinformation'"
+                 ACTOR 'QUOTE' PREP (title)  "Biden 'deeply concerned' about leak of ..." (a
+                 quote right after the name tag, then about/by/over/for/...: not "'peace plan'
+                 rejected")
     nominal      ACTOR's confirmation/denial/warning/assessment [that] CLAUSE (not "'s assessment
                  of ...": a preposition after the noun names a document, not what it says)
     VERB is a reporting verb (`SPEECH_VERBS`: said, says, told, warned, denied, dismissed,
@@ -496,6 +499,12 @@ def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
     ..."): it speaks there only when the clause quotes it.
     """
     out: list[Attribution] = []
+    for m in ments:  # ACTOR 'QUOTE' PREPOSITION ...: "Biden 'deeply concerned' about leak of ..."
+        q = _QUOTED_TAG.match(sent, m.end)
+        if q and _name_tag(sent, 0, m.end, m):
+            out.append(Attribution(m.actor, _text(sent, sent[q.start() :]), "headline", m.person, m.end,
+                                   "headline: ACTOR 'QUOTE' about ..."))
+            break
     if ":" not in sent:
         return out
     head, _, tail = sent.rpartition(":")
@@ -512,6 +521,9 @@ def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
                                "headline: ACTOR: CLAUSE"))
     return out
 
+
+_QUOTED_TAG = re.compile(
+    r"\s*[‘“\"']([^‘’“”\"]{2,40}?)[’”\"'](?!\w)\s+(?:about|by|over|at|on|for|to|with|after|as|amid|that|of)\b", re.I)
 
 # after a name in a tag: "Kremlin spokesman", "NATO chief", "Zelensky's office", "Ukraine officials"
 _ROLE_WORDS = (

@@ -729,3 +729,16 @@ def test_the_same_words_found_for_two_actors_go_to_the_exact_alias():
     for order in (hits, hits[::-1]):
         st, _ = run(title, "", Match("nk", True, 90, 75, hits=tuple(order)))
         assert [s.actor for s in st] == ["nis"]
+
+
+@pytest.mark.parametrize("title, who", [
+    ("Kirby ‘deeply concerned’ about North Korean troops in Russia", ["kirby"]),
+    ("Zelensky 'alarmed' by North Korean troops in Kursk", ["zelensky"]),
+    ("Zelensky ‘peace plan’ rejected as North Korean troops arrive", []),  # a quoted name, then a verb
+])
+def test_headline_actor_quote_preposition(title, who):
+    """"Biden 'deeply concerned' about ...": the quote right after the name is what they said."""
+    st, _ = run(title)
+    assert [s.actor for s in st] == who
+    if who:
+        assert st[0].text.strip("‘’'").startswith(("deeply concerned", "alarmed"))
