@@ -10,8 +10,9 @@ the description goes through `parse.html_to_text` as a feed's would, and `link` 
 written, for output and for joining labels.
 
 Metrics (labels: the corpus format, one line per relevant or look-alike item; an item without
-a label line is not relevant, one labelled `"relevant": null` is debatable and left out; statements
-and figures are scored on items labelled relevant only):
+a label line is not relevant, one labelled `"relevant": null` is debatable and left out of every
+score; statements and figures are scored on items labelled relevant only, and what is extracted
+from an item labelled not relevant counts as extra):
     relevance  precision, recall and F1 of `relevant` over every item
     actors     micro precision, recall and F1 over (item, actor id) pairs, on the items labelled
                relevant, counting only the story's actor ids (`other:NAME` labels are people
@@ -352,6 +353,8 @@ def extraction_metrics(items: Sequence[Item], records: Sequence[dict[str, Any]],
     errors: list[dict[str, Any]] = []
     for rec in records:
         label = labels.get(rec["link"]) or {}
+        if rec["link"] in labels and label.get("relevant") is None:
+            continue  # debatable: left out, as for relevance
         if label.get("relevant") is not True:
             label = {}  # a statement or figure about another story (a look-alike's) is none of this story's
         want_f = {(f["value"], f["what"]) for f in label.get("figures") or []}

@@ -120,3 +120,12 @@ def test_main_statement_is_the_titles_tracked_actor_unless_its_own_person_speaks
     # a speaker (metonym) in the title: the tracked actor in the text refines it
     assert main(("other:US government", "evidence"), ("nato", "troops deployed")) == "nato"
     assert main(("netanyahu", "x"), ("hezbollah", "y"), title=0) == "netanyahu"
+
+
+def test_a_debatable_label_leaves_the_item_out_of_extraction_scores() -> None:
+    story = config.load(CONFIG).stories[0]
+    records = [{"link": "a", "relevant": True, "figures": [], "statements": [{"actor": "kirby", "text": "x"}]},
+               {"link": "b", "relevant": True, "figures": [], "statements": [{"actor": "kirby", "text": "y"}]}]
+    labels = {"a": {"link": "a", "relevant": None}, "b": {"link": "b", "relevant": False}}
+    m = bt.extraction_metrics([], records, [], labels, [story])
+    assert (m["statements"]["tp"], m["statements"]["fp"]) == (0, 1)  # b's counts as extra, a's not at all
