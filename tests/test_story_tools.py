@@ -134,3 +134,15 @@ def test_the_draft_reads_titles_with_of_name_particles_and_peoples_counted_by_na
     (killed,) = [k for k in story["figures"] if k["id"] == "killed"]
     assert "Peruvians" in killed["nouns"]
     assert ("killed", 1200) in {(f["kind"], f["value"]) for f in story["known"]["figures"]}
+
+
+def test_the_draft_names_an_institution_with_its_owners_possessive():
+    """Invented article: "Foreign Ministry" alone is any country's; "Peru's Foreign Ministry" is the one meant."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("peru-floods", (
+        "Peru asks for aid after floods\n\n"
+        "Peru's Foreign Ministry is saying that 1,200 Peruvians have been killed by the floods.\n")))
+    names = {a["name"] for a in story["actors"]}
+    assert "Peru's Foreign Ministry" in names and "Foreign Ministry" not in names
+    assert [s["actor"] for s in story["known"]["statements"]] == ["peru_foreign_ministry"]
