@@ -223,6 +223,8 @@ def metrics(records: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any]]
         "labelled_relevant": rel["tp"] + rel["fn"],
         "relevance": _prf(**rel),
         "actors": _prf(**act),
+        # labels that name no actors at all (a quick hand-made sample) cannot score them
+        "actors_labelled": any(lb.get("actors") for lb in labels.values() if lb.get("relevant")),
         "false_positives": false_pos,
         "false_negatives": false_neg,
         "actor_errors": actor_errors,

@@ -129,3 +129,15 @@ def test_a_debatable_label_leaves_the_item_out_of_extraction_scores() -> None:
     labels = {"a": {"link": "a", "relevant": None}, "b": {"link": "b", "relevant": False}}
     m = bt.extraction_metrics([], records, [], labels, [story])
     assert (m["statements"]["tp"], m["statements"]["fp"]) == (0, 1)  # b's counts as extra, a's not at all
+
+
+def test_labels_without_actors_do_not_score_actors(tmp_path: Path) -> None:
+    """A quick hand-made sample labels relevance and statements only: no actor P/R of 0.000 then."""
+    rows = [json.loads(line) for line in Path(LABELS).read_text().splitlines() if line.strip()]
+    bare = tmp_path / "labels.jsonl"
+    bare.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "actors"}) + "\n" for r in rows))
+    result = invoke(ITEMS, "--config", CONFIG, "--labels", str(bare), state=tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    assert "actors:     not scored: no label lists `actors`" in result.output
+    assert "actor differences" not in result.output
+    assert "actors:     precision" in invoke(ITEMS, "--config", CONFIG, "--labels", LABELS, state=tmp_path / "s").output
