@@ -420,7 +420,8 @@ def duplicates(events: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any
         elif e["kind"] == "statement":
             actor = e["statement"]["actor"]
             st = label.get("statement") or {}
-            gist = st["gist"] if _label_actor(st.get("by"), stories) == actor else e["statement"]["text"]
+            own = _label_actor(st.get("by"), stories) == actor and st.get("gist")
+            gist = st["gist"] if own else e["statement"]["text"]  # a label without a gist: the alert's words
             words = normalise(gist, common)
             prev = next((p for p in seen_s if p[0] == actor and fuzz.token_set_ratio(p[1], words) >= 80), None)
             if prev is not None:

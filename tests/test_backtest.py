@@ -141,3 +141,13 @@ def test_labels_without_actors_do_not_score_actors(tmp_path: Path) -> None:
     assert "actors:     not scored: no label lists `actors`" in result.output
     assert "actor differences" not in result.output
     assert "actors:     precision" in invoke(ITEMS, "--config", CONFIG, "--labels", LABELS, state=tmp_path / "s").output
+
+
+def test_minimal_labels_link_relevant_statement_by(tmp_path: Path) -> None:
+    """The README's smallest label line: no gist, no actors: scored, no traceback."""
+    story = config.load(CONFIG).stories[0]
+    labels = {link: {"link": link, "relevant": True, "statement": {"by": "kirby"}} for link in ("a", "b")}
+    events = [{"kind": "statement", "key": f"k{n}", "link": link, "statement": {"actor": "kirby", "text": text}}
+              for n, (link, text) in enumerate((("a", "North Korean troops are in Russia"),
+                                                ("b", "North Korean troops are in Russia now")))]
+    assert [d["key"] for d in bt.duplicates(events, labels, [story])] == ["k1"]
