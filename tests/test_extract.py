@@ -77,7 +77,8 @@ def test_reported_speech_verbs(verb):
     assert "North Korean troop reports were wrong" in st[0].text
 
 
-@pytest.mark.parametrize("verb", ["praised", "hails", "welcomed", "criticised", "applauds", "commended", "proposes"])
+@pytest.mark.parametrize("verb", ["praised", "hails", "welcomed", "criticised", "applauds", "commended", "proposes",
+                                  "cheers", "reacts to"])
 def test_verbs_of_praise_and_blame_report_speech(verb):
     """"Zelensky hails ...": an evaluation said aloud is a statement like "says"."""
     st, _ = run(f"Zelensky {verb} South Korea's response to the North Korean troop reports")
