@@ -10,17 +10,21 @@ the description goes through `parse.html_to_text` as a feed's would, and `link` 
 written, for output and for joining labels.
 
 Metrics (labels: the corpus format, one line per relevant or look-alike item; an item without
-a label line is not relevant, one labelled `"relevant": null` is debatable and left out; statements
-and figures are scored on items labelled relevant only):
+a label line is not relevant, one labelled `"relevant": null` is debatable and left out of every
+score; statements and figures are scored on items labelled relevant only, and what is extracted
+from an item labelled not relevant counts as extra):
     relevance  precision, recall and F1 of `relevant` over every item
     actors     micro precision, recall and F1 over (item, actor id) pairs, on the items labelled
                relevant, counting only the story's actor ids (`other:NAME` labels are people
                the story does not track)
     figures    micro P/R/F1 over (item, value, kind); a range counts for its low or high end
     statements P/R/F1 of the item's main statement's actor against the label's `by` (one
-               statement per label): a person before an institution, then the text before the
-               title (titles use metonyms: "Seoul says", the text names the spy agency), a
-               tracked actor before a speaker (`other:NAME`). Label `other:NAME` counts as the
+               statement per label): a tracked actor's statement in the title ("Hezbollah says
+               ..."), unless a person of that actor speaks in the text (one whose name or alias
+               names it: "NATO chief" Rutte for "NATO confirms"); without one, a person before
+               an institution, then the text before the title (titles use metonyms: "Seoul
+               says", the text names the spy agency), a tracked actor before a speaker
+               (`other:NAME`). Label `other:NAME` counts as the
                story actor whose name or alias is NAME, else as the speaker whose name or alias
                is NAME ("other:Ukraine" is the speaker "Ukrainian government"). Also given:
                over every (item, actor) pair extracted.
@@ -36,6 +40,7 @@ extract -> novelty, one dict per new alert, as the service would store them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -218,6 +223,8 @@ def metrics(records: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any]]
         "labelled_relevant": rel["tp"] + rel["fn"],
         "relevance": _prf(**rel),
         "actors": _prf(**act),
+        # labels that name no actors at all (a quick hand-made sample) cannot score them
+        "actors_labelled": any(lb.get("actors") for lb in labels.values() if lb.get("relevant")),
         "false_positives": false_pos,
         "false_negatives": false_neg,
         "actor_errors": actor_errors,
@@ -316,7 +323,22 @@ def _label_actor(by: str | None, stories: Sequence[Story]) -> str | None:
 
 
 def _main_actor(statements: Sequence[dict[str, Any]], title_count: int, stories: Sequence[Story]) -> str | None:
-    persons = {a.id for s in stories for a in s.actors if a.kind != "institution"}
+    """The item's main statement's actor (see the module docstring): a tracked actor's statement
+    in the title is what the item reports, unless a person of that actor speaks in the text (a
+    person whose name or alias names the institution: "NATO chief" for NATO); otherwise a person
+    before an institution before a speaker, the text before the title."""
+    actors = {a.id: a for s in stories for a in s.actors}
+    persons = {i for i, a in actors.items() if a.kind != "institution"}
+    title = [s["actor"] for s in statements[:title_count] if s["actor"] in actors]
+    if title:
+        head = sorted(title, key=lambda a: a not in persons)[0]
+        names = [n for n in (actors[head].name, *actors[head].aliases) if len(n) > 2]
+        for s in statements[title_count:]:
+            a = actors.get(s["actor"])
+            if a is not None and s["actor"] in persons and s["actor"] != head and any(
+                    re.search(rf"(?<!\w){re.escape(n)}(?!\w)", x) for n in names for x in (a.name, *a.aliases)):
+                return s["actor"]
+        return head
     order = list(statements[title_count:]) + list(statements[:title_count])  # text first, then title
     ranked = sorted(range(len(order)), key=lambda i: (order[i]["actor"] not in persons,
                                                       order[i]["actor"].startswith("other:"), i))
@@ -333,6 +355,8 @@ def extraction_metrics(items: Sequence[Item], records: Sequence[dict[str, Any]],
     errors: list[dict[str, Any]] = []
     for rec in records:
         label = labels.get(rec["link"]) or {}
+        if rec["link"] in labels and label.get("relevant") is None:
+            continue  # debatable: left out, as for relevance
         if label.get("relevant") is not True:
             label = {}  # a statement or figure about another story (a look-alike's) is none of this story's
         want_f = {(f["value"], f["what"]) for f in label.get("figures") or []}
@@ -396,7 +420,8 @@ def duplicates(events: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any
         elif e["kind"] == "statement":
             actor = e["statement"]["actor"]
             st = label.get("statement") or {}
-            gist = st["gist"] if _label_actor(st.get("by"), stories) == actor else e["statement"]["text"]
+            own = _label_actor(st.get("by"), stories) == actor and st.get("gist")
+            gist = st["gist"] if own else e["statement"]["text"]  # a label without a gist: the alert's words
             words = normalise(gist, common)
             prev = next((p for p in seen_s if p[0] == actor and fuzz.token_set_ratio(p[1], words) >= 80), None)
             if prev is not None:

@@ -841,6 +841,9 @@ def _print_metrics(result: dict, titles: dict[str, str], err: bool) -> None:
     out(f"{result['items']} items, {result['labelled_relevant']} labelled relevant")
     for name in ("relevance", "actors"):
         r = result[name]
+        if name == "actors" and not result.get("actors_labelled", True):
+            out("actors:     not scored: no label lists `actors`")
+            continue
         out(f"{name + ':':<11} precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f}"
             f"  (tp {r['tp']}, fp {r['fp']}, fn {r['fn']})")
     for key, heading in (("false_positives", "matched, labelled not relevant"),
@@ -849,7 +852,7 @@ def _print_metrics(result: dict, titles: dict[str, str], err: bool) -> None:
             out(f"{heading}:")
             for link in result[key]:
                 out(f"  {titles.get(link, '')}  <{link}>")
-    if result["actor_errors"]:
+    if result["actor_errors"] and result.get("actors_labelled", True):
         out("actor differences on relevant items:")
         for e in result["actor_errors"]:
             diff = ", ".join([f"-{a}" for a in e["missing"]] + [f"+{a}" for a in e["extra"]])

@@ -608,6 +608,7 @@ def _check_story(story: Story, path: Path, problems: list[str], warnings: list[s
                     f"Hint: add it to aliases too"
                 )
         _check_lookalikes(actor, story.matching, f"{path}: actors[{i}]", warnings)
+    _check_near_aliases(story, path, warnings)
     for section, ids in (("concepts", [c.id for c in story.concepts]), ("claims", [c.id for c in story.claims]),
                          ("figures", [f.id for f in story.figures])):
         for i, cid in enumerate(ids):
@@ -644,6 +645,33 @@ def _check_lookalikes(actor: Any, matching: Any, where: str, warnings: list[str]
             warnings.append(f"{where}.lookalikes[{j}]: {look!r} is near none of the actor's names, so it rules "
                             "nothing out. Hint: a look-alike is a longer name around an alias or a near spelling of "
                             "one (\"Jill Biden\" for \"Biden\")")
+
+
+def _check_near_aliases(story: Story, path: Path, warnings: list[str]) -> None:
+    """Two actors' names that are near spellings of each other ("Iran's foreign minister" and
+    "Iran's Foreign Ministry"): the matcher finds either text for both actors, unless it is a
+    look-alike of the other. One warning per actor, with the other actor's names to add."""
+    from rapidfuzz import fuzz
+
+    m = story.matching
+
+    def near(x: str, y: str) -> bool:
+        return fuzz.ratio(x, y) >= m.fuzzy_min
+
+    names = {a.id: {n.casefold(): n for n in (a.name, *a.aliases) if len(n) >= max(m.fuzzy_min_length, 5)}
+             for a in story.actors}
+    for k, who in enumerate(story.actors):
+        looks = [x.casefold() for x in who.lookalikes]
+        for other in story.actors:
+            if other.id == who.id:
+                continue
+            add = [o for of, o in names[other.id].items() if of not in names[who.id]
+                   and any(near(mf, of) for mf in names[who.id]) and not any(near(lf, of) for lf in looks)]
+            if add:
+                warnings.append(
+                    f"{path}: actors[{k}] ({who.id}): {other.id}'s name {add[0]!r} is a near spelling of one of "
+                    f"{who.id}'s, so text naming {other.id} is found for {who.id} too. Hint: add "
+                    f"{', '.join(repr(a) for a in add)} to {who.id}'s lookalikes")
 
 
 def _check_known(story: Story, path: Path, problems: list[str], warnings: list[str]) -> None:

@@ -11,7 +11,8 @@ plain rules and with the extractor itself; nothing here knows any story.
                  aliases "Defence Minister Kim Yong-hyun" and "Defence Minister"); an appositive
                  title ("Dmitry Peskov, the Russian presidential spokesman,") is an alias too, and
                  so is a part of the name the article uses alone ("Kirby explained"). A run with an
-                 institution word ("Ministry", "Agency", "Council") is an institution; a single
+                 institution word ("Ministry", "Agency", "Council") is an institution, named with
+                 its owner's possessive where the article gives one ("Iran's Foreign Ministry"); a single
                  word that reports something ("The Kremlin dismissed ...") is one too
     speakers     a place (named after in/to/from/..., or the country of a nationality adjective
                  in the article) or a dotted abbreviation ("U.S.") that reports something: a
@@ -368,7 +369,11 @@ def _actors(text: str, persons: dict[str, _Name], parts: dict[str, set[str]], na
                     "ambiguous": sorted(parts.get(name, set()) | surname)})
     for n in names.values():
         if n.kind in ("institution", "single"):
-            out.append({"id": _slug(n.text), "name": n.text, "aliases": [], "kind": "institution", "ambiguous": []})
+            # "Iran's Foreign Ministry": whose it is belongs to the name ("Foreign Ministry" alone is any country's)
+            owner = re.search(rf"\b[A-Z][\w-]+['’]s\s+{re.escape(n.text)}\b", text) if n.kind == "institution" else None
+            name = owner.group(0) if owner else n.text
+            out.append({"id": _slug(re.sub(r"['’]s\b", "", name)), "name": name, "aliases": [], "kind": "institution",
+                        "ambiguous": []})
     ids = [a["id"] for a in out]
     for i, a in enumerate(out):
         if ids.count(a["id"]) > 1 and ids.index(a["id"]) != i:

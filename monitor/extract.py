@@ -9,7 +9,12 @@ Actor mentions
     The matcher's counted actor hits (`Match.hits`, kind "actor": every occurrence, fuzzy,
     ambiguous aliases and look-alikes already judged). A Match without hits (built by hand in
     tests and tools) falls back to exact, word-bounded name and alias occurrences (short or
-    all-caps aliases such as "US" match case).
+    all-caps aliases such as "US" match case). The same words found for two actors ("Iran's
+    Foreign Ministry": one's alias, near another's "Iran's foreign minister") are the closer
+    spelling's. A definite head noun of an institution named
+    before it in the item ("Israel's military ... targets that the military says belong to ...",
+    "the ministry said") is that institution again: the lowercase last word of one of its
+    aliases, the last such institution named (`anaphors`).
 
 Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seoul", "Ukraine")
     Exact, word-bounded occurrences of a speaker's name and aliases (short or all-caps ones
@@ -24,7 +29,9 @@ Speakers (story `[[speakers]]`: governments too common to be actors, "US", "Seou
     are that actor's: one statement, by the actor.
 
 Statements (one per attributed sentence)
-    forward      ACTOR [up to 4 words | 's spokesperson | , appositive ,] VERB [that] CLAUSE
+    forward      ACTOR [up to 4 words | 's spokesperson | , appositive , | is/was] VERB [that] CLAUSE
+                 (is/are/was/were only before an -ing verb: "is vowing"; "was told" is passive;
+                 a name in apposition speaks: "the nation's U.N. ambassador, Danny Danon, promised")
                  "South Korea's spy agency said ...", "Maria Zakharova, a spokeswoman for the
                  Russian Foreign Ministry, described ...", "Kirby told reporters that ...";
                  after "tell", up to 4 words of whom before they/he/she/it/we/that/there
@@ -34,10 +41,15 @@ Statements (one per attributed sentence)
     according    CLAUSE, according to [a/an/the] [up to 3 words] ACTOR
     headline     CLAUSE: ACTOR (title)       "Up to 10,000 soldiers sent to Russia: NIS"
                  ACTOR: CLAUSE (title)       "Peskov: reports are 'misinformation'"
-    nominal      ACTOR's confirmation/denial/warning/assessment that CLAUSE
+                 ACTOR 'QUOTE' PREP (title)  "Biden 'deeply concerned' about leak of ..." (a
+                 quote right after the name tag, then about/by/over/for/...: not "'peace plan'
+                 rejected")
+    nominal      ACTOR's confirmation/denial/warning/assessment [that] CLAUSE (not "'s assessment
+                 of ...": a preposition after the noun names a document, not what it says)
     VERB is a reporting verb (`SPEECH_VERBS`: said, says, told, warned, denied, dismissed,
     called, described, confirmed, claimed, believes, ...); "does not deny" is a verb too, with
-    no denial stance. The statement text is the quoted words when the sentence has quotes
+    no denial stance. "assess"/"observe" report only with a clause: before a plain object
+    ("assesses the damage after ...", "observed a minute of silence") they are deeds. The statement text is the quoted words when the sentence has quotes
     (“…”, "…", ‘…’, '…'), else the reported clause. A sentence counts only if it touches the
     story (a topic, claim or figure-subject term), or is in the text of an item whose title
     does (the text goes on about the title's story: "the deployment", "the move").
@@ -125,11 +137,15 @@ def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]
     word-bounded occurrences of each actor's name and aliases.
     """
     found: dict[tuple[int, int], Mention] = {}
+    best: dict[tuple[int, int], float] = {}
     person = {a.id: a.kind != "institution" for a in story.actors}
     for h in match.hits:
         if (h.kind == "actor" and h.field == field and getattr(h, "counted", True)
                 and text[h.start : h.end] == h.matched):
             end = h.end - 2 if re.search(r"['’]s$", h.matched) and not re.search(r"['’]s$", h.alias) else h.end
+            if (h.start, end) in found and best.get((h.start, end), 0) >= h.score:
+                continue  # the same words found for two actors: the closer spelling wins (exact over fuzzy)
+            best[(h.start, end)] = h.score
             found[(h.start, end)] = Mention(h.ref, h.start, end, person.get(h.ref, True))  # "Austin’s" -> "Austin"
     if not match.hits:
         for actor in story.actors:
@@ -143,6 +159,48 @@ def mentions(text: str, field: str, match: Match, story: Story) -> list[Mention]
         if out and m.start < out[-1].end:
             continue
         out.append(m)
+    return out
+
+
+_ANAPHOR_CACHE: dict[int, tuple[Story, dict[str, list[str]]]] = {}
+
+
+def _anaphor_heads(story: Story) -> dict[str, list[str]]:
+    """{head noun: institution actor ids}: the lowercase last word of an institution's name or
+    alias ("military" of "Israel's military", "ministry" of "Lebanon's health ministry")."""
+    cached = _ANAPHOR_CACHE.get(id(story))
+    if cached is None or cached[0] is not story:
+        if len(_ANAPHOR_CACHE) >= 64:
+            _ANAPHOR_CACHE.clear()
+        heads: dict[str, list[str]] = {}
+        for a in story.actors:
+            if a.kind == "institution":
+                for alias in (a.name, *a.aliases):
+                    words = alias.split()
+                    if len(words) > 1 and re.fullmatch(r"[a-z]{4,}", words[-1]):
+                        heads.setdefault(words[-1], [])
+                        if a.id not in heads[words[-1]]:
+                            heads[words[-1]].append(a.id)
+        cached = _ANAPHOR_CACHE[id(story)] = (story, heads)
+    return cached[1]
+
+
+def anaphors(text: str, story: Story, ments: list[Mention], earlier: list[str]) -> list[Mention]:
+    """"the military", "the ministry": a definite head noun of an institution named before it in
+    the item (`earlier`: actor ids of the fields before, in order; then this field's `ments`) is
+    that institution again. Of several with that head, the last named; none named, no mention."""
+    heads = _anaphor_heads(story)
+    out: list[Mention] = []
+    if not heads:
+        return out
+    for m in re.finditer(rf"\b[Tt]he\s+({'|'.join(map(re.escape, heads))})\b(?!\s+[A-Z])", text):
+        a, b = m.start(1), m.end(1)
+        if any(a < t.end and t.start < b for t in ments):
+            continue
+        named = [*earlier, *(t.actor for t in ments if t.end <= a)]
+        who = next((x for x in reversed(named) if x in heads[m.group(1)]), None)
+        if who is not None:
+            out.append(Mention(who, a, b, False))
     return out
 
 
@@ -228,7 +286,7 @@ SPEECH_VERBS = (
     "reports|reported|explain|explains|explained|assert|asserts|asserted|argue|argues|argued|"
     "allege|alleges|alleged|acknowledge|acknowledges|acknowledged|admit|admits|admitted|reject|"
     "rejects|rejected|refute|refutes|refuted|suggest|suggests|suggested|indicate|indicates|"
-    "indicated|remark|remarks|remarked|respond|responds|responded|demand|demands|demanded|"
+    "indicated|remark|remarks|remarked|respond(?:s|ed)?(?:\\s+to)?|demand|demands|demanded|"
     "condemn|condemns|condemned|vow|vows|vowed|threaten|threatens|threatened|caution|cautions|"
     "cautioned|stress|stresses|stressed|emphasi[sz]e[sd]?|write|writes|wrote|post|posts|posted|"
     "declare|declares|declared|reveal|reveals|revealed|disclose|discloses|disclosed|assess|"
@@ -238,10 +296,11 @@ SPEECH_VERBS = (
     "mocked|deride|derides|derided|observe|observes|observed|affirm|affirms|affirmed|verify|"
     "verifies|verified|maintain|maintains|maintained|repeat|repeats|repeated|reiterate|"
     "praise|praises|praised|hail|hails|hailed|welcome|welcomes|welcomed|applaud|applauds|applauded|"
-    "commend|commends|commended|propose|proposes|proposed|criticise|criticises|criticised|criticize|criticizes|criticized|"
+    "commend|commends|commended|propose|proposes|proposed|promise|promises|promised|cheer|cheers|cheered|react(?:s|ed)?(?:\\s+to)?|criticise|criticises|criticised|criticize|criticizes|criticized|"
     r"reiterates|reiterated|calls?\s+for|called\s+for|calling\s+for|announcing|claiming|confirming|insisting|"
     r"accusing|urging|vowing|stressing|noting|arguing|suggesting|acknowledging|admitting|rejecting|"
-    r"dismissing|demanding|estimating|describing|explaining|proposing|praising|hailing|welcoming|criticising|criticizing"
+    r"dismissing|demanding|estimating|describing|explaining|proposing|praising|hailing|welcoming|criticising|criticizing|"
+    r"promising|stating|declaring|threatening"
 )
 _VERB = re.compile(rf"\b(?:(?:does|did|do|would|could|has|have|had|will)\s+(?:not\s+|n['’]t\s+)?)?(?:{SPEECH_VERBS})\b", re.I)
 _DENY = re.compile(r"\b(?:den(?:y|ies|ied|ying)|dismiss\w*|reject\w*|refut\w*|decr\w*|derid\w*|mock\w*)\b", re.I)
@@ -249,11 +308,12 @@ _CONFIRM = re.compile(r"\b(?:confirm\w*|acknowledg\w*|verif\w*|affirm\w*|evidenc
 _NEGATED_VERB = re.compile(r"\b(?:not|never|n['’]t)\b", re.I)
 _NOMINAL = re.compile(
     r"^['’]s\s+(?:confirmation|denial|warning|assessment|claim|statement|remarks?|comments?|"
-    r"announcement|estimate|view)\s+(?:that\s+)?", re.I
+    r"announcement|estimate|view)\s+(?!(?:of|on|about|for|in|to|from|by|over|at|with)\b)(?:that\s+)?", re.I
 )
 _AUX = (
     r"has|have|had|also|previously|reportedly|now|again|then|further|later|earlier|officially|"
     r"publicly|repeatedly|already|recently|separately|initially|still|had\s+earlier|on\s+\w+day|"
+    r"(?:is|are|was|were)(?=\s*$)|"
     r"on\s+(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|last\s+week|"
     r"this\s+week|in\s+a\s+statement|in\s+an\s+interview|at\s+a\s+(?:news\s+|press\s+)?(?:briefing|conference)"
 )
@@ -287,6 +347,22 @@ _QUOTES = re.compile(r"“([^”]{3,}?)”|\"([^\"]{3,}?)\"|‘([^‘’]{3,}?)�
 _PASSIVE = re.compile(
     r"(?:said|reported|believed|alleged|claimed|estimated|expected|thought)\s+to\s+(?:be|have)\b|"
     r"(?:accused|blamed|critici[sz]ed|condemned|suspected)\s+(?:of|for)\b", re.I)
+
+
+# "assesses the damage", "observed a minute of silence": verbs that report only with a clause
+# ("assesses that ...", "assessed North Korea has sent ..."); before a plain object they are deeds
+_OBJECT_SENSE_VERB = re.compile(r"(?:assess|observ)\w*$", re.I)
+_OBJECT_NP = re.compile(
+    r"^\s+(?:the|a|an|its|their|his|her|this|these|those)(?:\s+[\w’'-]+){1,4}?"
+    r"\s*(?:[,.;:!?]|$|\s(?:after|of|in|on|at|from|for|with|by|near|across|and|but|as|while|amid|following)\b)", re.I)
+_FINITE = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|could|can|may|might|must|should|remains?)\b", re.I)
+
+
+def _object_sense(verb: str, after: str) -> bool:
+    """The verb takes a plain object here, not a reported clause (see `_OBJECT_SENSE_VERB`): a
+    determiner's noun phrase that ends at a preposition, conjunction or punctuation, no verb in it."""
+    obj = _OBJECT_NP.match(after) if _OBJECT_SENSE_VERB.search(verb) else None
+    return obj is not None and not _FINITE.search(obj.group(0))
 
 
 @dataclass(frozen=True)
@@ -346,7 +422,10 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
         return []
     # the nearest mention whose gap to the verb is a speaker's ("Zakharova, a spokeswoman for the
     # Foreign Ministry, described": the ministry is inside her appositive, she speaks)
+    if re.search(r"\b(?:is|are|was|were)\s*$", sent[: v.start()], re.I) and not v.group(0).lower().endswith("ing"):
+        return []  # "was told", "is called": passive; "is vowing", "were saying" report
     m = next((m for m in reversed(before) if _speaker_gap(sent[m.end : v.start()], m, bool(_OPENS.match(sent[: m.start])))
+              or (re.fullmatch(r"\s*,\s*", sent[m.end : v.start()]) and re.search(r",\s*$", sent[: m.start]))
               or ((_GAP_PREDICATE.match(sent[m.end : v.start()]) or _GAP_COSUBJECT.match(sent[m.end : v.start()]))
                   and _OPENS.match(sent[: m.start]))), None)
     if m is None:
@@ -354,6 +433,8 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     before = [b for b in before if b.end <= m.start] + [m]
     if _PASSIVE.match(sent, v.start()):
         return []  # "Israeli military accused of targeting ...", "Seoul said to be ..."
+    if _object_sense(v.group(0), sent[v.end() :]):
+        return []  # "Lebanon assesses the damage after ...": a deed, not speech
     speakers = [m]
     for prev in reversed(before[:-1]):
         between = sent[prev.end : speakers[-1].start]
@@ -418,6 +499,12 @@ def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
     ..."): it speaks there only when the clause quotes it.
     """
     out: list[Attribution] = []
+    for m in ments:  # ACTOR 'QUOTE' PREPOSITION ...: "Biden 'deeply concerned' about leak of ..."
+        q = _QUOTED_TAG.match(sent, m.end)
+        if q and _name_tag(sent, 0, m.end, m):
+            out.append(Attribution(m.actor, _text(sent, sent[q.start() :]), "headline", m.person, m.end,
+                                   "headline: ACTOR 'QUOTE' about ..."))
+            break
     if ":" not in sent:
         return out
     head, _, tail = sent.rpartition(":")
@@ -434,6 +521,9 @@ def _headline(sent: str, ments: list[Mention]) -> list[Attribution]:
                                "headline: ACTOR: CLAUSE"))
     return out
 
+
+_QUOTED_TAG = re.compile(
+    r"\s*[‘“\"']([^‘’“”\"]{2,40}?)[’”\"'](?!\w)\s+(?:about|by|over|at|on|for|to|with|after|as|amid|that|of)\b", re.I)
 
 # after a name in a tag: "Kremlin spokesman", "NATO chief", "Zelensky's office", "Ukraine officials"
 _ROLE_WORDS = (
@@ -546,8 +636,12 @@ def extract(item: Item, match: Match, story: Story, *, every_sentence: bool = Fa
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
     title_subject = _has_any(item.title, (t for k in story.figures for t in k.subjects))
+    earlier: list[str] = []
     for field, text in (("title", item.title), ("text", item.text)):
         ments = mentions(text, field, match, story)
+        back = anaphors(text, story, ments, earlier)
+        earlier += [m.actor for m in ments]
+        ments = sorted([*ments, *back], key=lambda m: m.start)
         spoken = speaker_mentions(text, story, ments) if story.speakers else []
         for s in sentences(text, field):
             local, local_sp = _local(ments, s), _local(spoken, s)

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from monitor import backtest as bt
 from monitor import config
 from monitor.cli import cli
+from monitor.story import Actor
 
 DATA = Path(__file__).parent / "data" / "backtest"
 ITEMS, LABELS = str(DATA / "items.jsonl"), str(DATA / "labels.jsonl")
@@ -100,3 +101,53 @@ def test_unknown_story_is_a_usage_error() -> None:
     result = invoke(ITEMS, "--config", CONFIG, "--story", "nope")
     assert result.exit_code == 2
     assert "no story 'nope'. Hint: one of mini" in result.output
+
+
+def test_main_statement_is_the_titles_tracked_actor_unless_its_own_person_speaks_in_the_text() -> None:
+    story = config.load(CONFIG).stories[0].model_copy(update={"actors": [
+        Actor(id="nato", name="NATO", kind="institution"),
+        Actor(id="rutte", name="Mark Rutte", aliases=["NATO chief"]),
+        Actor(id="netanyahu", name="Benjamin Netanyahu"),
+        Actor(id="hezbollah", name="Hezbollah", kind="institution")]})
+
+    def main(*said: tuple[str, str], title: int = 1) -> str | None:
+        return bt._main_actor([{"actor": a, "text": t} for a, t in said], title, [story])
+
+    # the headline's statement is what the item reports; a person on another matter in the text is not it
+    assert main(("hezbollah", "it will escalate"), ("netanyahu", "the beginning of the end")) == "hezbollah"
+    # ... unless the text names who spoke for the headline's institution
+    assert main(("nato", "troops deployed"), ("rutte", "a dangerous expansion")) == "rutte"
+    # a speaker (metonym) in the title: the tracked actor in the text refines it
+    assert main(("other:US government", "evidence"), ("nato", "troops deployed")) == "nato"
+    assert main(("netanyahu", "x"), ("hezbollah", "y"), title=0) == "netanyahu"
+
+
+def test_a_debatable_label_leaves_the_item_out_of_extraction_scores() -> None:
+    story = config.load(CONFIG).stories[0]
+    records = [{"link": "a", "relevant": True, "figures": [], "statements": [{"actor": "kirby", "text": "x"}]},
+               {"link": "b", "relevant": True, "figures": [], "statements": [{"actor": "kirby", "text": "y"}]}]
+    labels = {"a": {"link": "a", "relevant": None}, "b": {"link": "b", "relevant": False}}
+    m = bt.extraction_metrics([], records, [], labels, [story])
+    assert (m["statements"]["tp"], m["statements"]["fp"]) == (0, 1)  # b's counts as extra, a's not at all
+
+
+def test_labels_without_actors_do_not_score_actors(tmp_path: Path) -> None:
+    """A quick hand-made sample labels relevance and statements only: no actor P/R of 0.000 then."""
+    rows = [json.loads(line) for line in Path(LABELS).read_text().splitlines() if line.strip()]
+    bare = tmp_path / "labels.jsonl"
+    bare.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "actors"}) + "\n" for r in rows))
+    result = invoke(ITEMS, "--config", CONFIG, "--labels", str(bare), state=tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    assert "actors:     not scored: no label lists `actors`" in result.output
+    assert "actor differences" not in result.output
+    assert "actors:     precision" in invoke(ITEMS, "--config", CONFIG, "--labels", LABELS, state=tmp_path / "s").output
+
+
+def test_minimal_labels_link_relevant_statement_by(tmp_path: Path) -> None:
+    """The README's smallest label line: no gist, no actors: scored, no traceback."""
+    story = config.load(CONFIG).stories[0]
+    labels = {link: {"link": link, "relevant": True, "statement": {"by": "kirby"}} for link in ("a", "b")}
+    events = [{"kind": "statement", "key": f"k{n}", "link": link, "statement": {"actor": "kirby", "text": text}}
+              for n, (link, text) in enumerate((("a", "North Korean troops are in Russia"),
+                                                ("b", "North Korean troops are in Russia now")))]
+    assert [d["key"] for d in bt.duplicates(events, labels, [story])] == ["k1"]

@@ -190,3 +190,32 @@ def test_validate_warns_about_settings_that_can_never_apply(tmp_path):
               "known.figures[0].source: 'nobody' is no actor id"]:
         assert any(w in line for line in warnings), (w, warnings)
     assert len(warnings) == 7, warnings  # "Kirby Smart" contains "Kirby", "John Kirbey" is near "John Kirby"; other:US names the speaker
+
+
+NEAR_ALIASES_STORY = MINI_STORY + """
+[[actors]]
+id = "fm"
+name = "Peru's foreign minister"
+
+[[actors]]
+id = "ministry"
+name = "Peru's Foreign Ministry"
+kind = "institution"
+"""
+
+
+def test_validate_warns_when_two_actors_names_are_near_spellings(tmp_path):
+    """"Peru's foreign minister" / "Peru's Foreign Ministry": each text is found for both actors."""
+    cdir = make_config(tmp_path, [], story=NEAR_ALIASES_STORY)
+    res = monitor_cmd("validate", "--config", str(cdir), "--state", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    near = [line for line in res.stderr.splitlines() if "near spelling" in line]
+    assert len(near) == 2, res.stderr
+    assert "actors[1] (fm): ministry's name \"Peru's Foreign Ministry\"" in near[0]
+    assert "Hint: add \"Peru's Foreign Ministry\" to fm's lookalikes" in near[0]
+    # the hint followed: no warning for that actor any more
+    fixed = NEAR_ALIASES_STORY.replace('name = "Peru\'s foreign minister"\n',
+                                       'name = "Peru\'s foreign minister"\nlookalikes = ["Peru\'s Foreign Ministry"]\n')
+    (cdir / "stories" / "test.toml").write_text(fixed)
+    res = monitor_cmd("validate", "--config", str(cdir), "--state", str(tmp_path / "s"))
+    assert [line for line in res.stderr.splitlines() if "near spelling" in line and "(fm)" in line] == []

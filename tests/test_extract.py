@@ -77,7 +77,8 @@ def test_reported_speech_verbs(verb):
     assert "North Korean troop reports were wrong" in st[0].text
 
 
-@pytest.mark.parametrize("verb", ["praised", "hails", "welcomed", "criticised", "applauds", "commended", "proposes"])
+@pytest.mark.parametrize("verb", ["praised", "hails", "welcomed", "criticised", "applauds", "commended", "proposes",
+                                  "cheers", "reacts to"])
 def test_verbs_of_praise_and_blame_report_speech(verb):
     """"Zelensky hails ...": an evaluation said aloud is a statement like "says"."""
     st, _ = run(f"Zelensky {verb} South Korea's response to the North Korean troop reports")
@@ -679,3 +680,66 @@ def test_an_actor_named_between_a_number_and_its_noun_does_not_hide_the_noun():
                 published=None)
     _, figures = extract(item, Match("mali", True, 90, 75), story)
     assert [(f.kind, f.value) for f in figures] == [("deaths", 40)]
+
+
+@pytest.mark.parametrize("sent, who", [
+    ("NIS assesses the damage after North Korean troops were hit in Kursk", []),
+    ("Zelensky observed a minute of silence for the North Korean troops' victims", []),
+    ("NIS assesses that North Korean troops are training in Russia", ["nis"]),
+    ("NIS assessed North Korea has sent 3,000 troops to Russia", ["nis"]),
+    ("NIS assessed the troops are training near Kursk, North Korean defectors say", ["nis"]),
+])
+def test_assess_and_observe_report_only_with_a_clause(sent, who):
+    """"assesses the damage" is a deed; "assesses that ..." or "assessed X has ..." reports."""
+    assert speakers(sent) == who
+
+
+def test_the_institutions_head_noun_after_its_name_speaks_for_it():
+    """"South Korea's spy agency ... The agency said": the definite head noun is the institution again."""
+    text = "South Korea's spy agency briefed lawmakers on Monday. The agency said North Korean troops are in Russia."
+    st, _ = run("Seoul briefs lawmakers", text)
+    assert [(s.actor, s.text) for s in st] == [("nis", "North Korean troops are in Russia")]
+    # in one sentence, as news writes it: "targets that the agency says belong to ..."
+    assert speakers("", "South Korea's spy agency watched sites that the agency says hold North Korean troops.") == ["nis"]
+    # never named before: no one to refer to
+    assert speakers("", "The agency said North Korean troops are in Russia.") == []
+
+
+@pytest.mark.parametrize("sent, who", [
+    ("Kirby promised North Korean troops in Russia would be watched.", ["kirby"]),
+    ("Peskov is saying the North Korean troop reports are fake.", ["peskov"]),
+    ("The Kremlin's spokesman, Peskov, dismissed the North Korean troop reports as fake.", ["peskov"]),
+    ("Peskov was told North Korean troops are in Russia.", []),  # passive: he did not speak
+    ("Kirby is called a hawk on North Korean troops in Russia.", []),
+])
+def test_progressive_promised_and_a_name_in_apposition_report(sent, who):
+    assert speakers("", sent) == who
+
+
+def test_a_possessive_assessment_of_something_is_no_statement():
+    """"the NIS's assessment of North Korean plans" names a document; "assessment that ..." says something."""
+    assert speakers("", "Lawmakers read NIS's assessment of North Korean troops in Russia.") == []
+    assert speakers("", "Lawmakers read NIS's assessment that North Korean troops are in Russia.") == ["nis"]
+
+
+def test_the_same_words_found_for_two_actors_go_to_the_exact_alias():
+    """"Iran's Foreign Ministry" is one actor's alias and near another's ("Iran's foreign minister")."""
+    title = "South Korean intelligence says North Korean troops are in Russia"
+    hits = [Hit("actor", "nis", "South Korean intelligence", "South Korean intelligence", "title", 0, 25, 100.0),
+            Hit("actor", "kirby", "South Korean intel chief", "South Korean intelligence", "title", 0, 25, 90.0)]
+    for order in (hits, hits[::-1]):
+        st, _ = run(title, "", Match("nk", True, 90, 75, hits=tuple(order)))
+        assert [s.actor for s in st] == ["nis"]
+
+
+@pytest.mark.parametrize("title, who", [
+    ("Kirby ‘deeply concerned’ about North Korean troops in Russia", ["kirby"]),
+    ("Zelensky 'alarmed' by North Korean troops in Kursk", ["zelensky"]),
+    ("Zelensky ‘peace plan’ rejected as North Korean troops arrive", []),  # a quoted name, then a verb
+])
+def test_headline_actor_quote_preposition(title, who):
+    """"Biden 'deeply concerned' about ...": the quote right after the name is what they said."""
+    st, _ = run(title)
+    assert [s.actor for s in st] == who
+    if who:
+        assert st[0].text.strip("‘’'").startswith(("deeply concerned", "alarmed"))

@@ -151,3 +151,15 @@ def test_the_draft_reads_a_toll_headed_before_its_number_and_keeps_regnal_number
     (king,) = [a for a in story["actors"] if a["name"] == "Abdul II"]
     assert "II" not in king["aliases"] and "II" not in king.get("ambiguous", [])
     assert king["id"] != "ii"
+
+
+def test_the_draft_names_an_institution_with_its_owners_possessive():
+    """Invented article: "Foreign Ministry" alone is any country's; "Peru's Foreign Ministry" is the one meant."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("peru-floods", (
+        "Peru asks for aid after floods\n\n"
+        "Peru's Foreign Ministry is saying that 1,200 Peruvians have been killed by the floods.\n")))
+    names = {a["name"] for a in story["actors"]}
+    assert "Peru's Foreign Ministry" in names and "Foreign Ministry" not in names
+    assert [s["actor"] for s in story["known"]["statements"]] == ["peru_foreign_ministry"]
