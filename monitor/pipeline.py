@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -133,10 +134,25 @@ class Pipeline:
     def poll_many(self, feeds: list[Feed], force: bool = False, window: int = 64) -> list[PollSummary]:
         """Poll many feeds at once (`monitor check`): fetches run concurrently on the fetcher's
         event loop, parsing in the process pool when there is one, and each feed's results are
-        stored as soon as they are parsed. At most `window` feeds are in flight, which bounds memory."""
+        stored as soon as they are parsed. At most `window` feeds are in flight, which bounds memory.
+        A 304 of a healthy feed has nothing to match, alert or store but its bookkeeping (when
+        polled, status, duration): those are written together at the end, in one transaction."""
         states = {f.url: f for f in self.store.feeds(f.url for f in feeds)}
         out: list[PollSummary] = []
+        quiet: list[tuple[PollWrite, float]] = []
+        done: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures as they complete, in order
         pending: dict[Future, tuple[Feed, FeedState, float]] = {}
+
+        def complete_one() -> None:
+            future = done.get()
+            feed, state, start = pending.pop(future)
+            result, items = future.result()
+            if result.not_modified and not state.failing_alerted:  # no recovery alert to raise either
+                write = PollWrite(result=result, feed_update=self._feed_update(feed, state, result))
+                quiet.append((write, time.monotonic() - start))
+            else:
+                out.append(self._finish(feed, state, result, items, start))
+
         for feed in feeds:
             state = states.get(feed.url) or FeedState(url=feed.url)
             skip = self._skip(feed, state, force)
@@ -144,18 +160,27 @@ class Pipeline:
                 out.append(skip)
                 continue
             if len(pending) >= window:
-                out.append(self._complete_one(pending))
-            pending[self._fetch_then_parse(feed, state)] = (feed, state, time.monotonic())
+                complete_one()
+            future = self._fetch_then_parse(feed, state)
+            pending[future] = (feed, state, time.monotonic())
+            future.add_done_callback(done.put)
         while pending:
-            out.append(self._complete_one(pending))
+            complete_one()
+        out += self._save_quiet(quiet)
         order = {f.url: i for i, f in enumerate(feeds)}
         return sorted(out, key=lambda s: order[s.feed_url])
 
-    def _complete_one(self, pending: dict[Future, tuple[Feed, FeedState, float]]) -> PollSummary:
-        done = next(as_completed(pending))
-        feed, state, start = pending.pop(done)
-        result, items = done.result()
-        return self._finish(feed, state, result, items, start)
+    def _save_quiet(self, quiet: list[tuple[PollWrite, float]]) -> list[PollSummary]:
+        if not quiet:
+            return []
+        with self.lock:
+            self.store.save_polls([w for w, _ in quiet])
+        summaries = []
+        for write, duration in quiet:
+            summaries.append(self._summary(write.result, write, duration))
+            _log_poll(summaries[-1])
+            metrics.observe_poll(summaries[-1], write.result.reason)
+        return summaries
 
     def _fetch_then_parse(self, feed: Feed, state: FeedState) -> Future:
         """A future of (FeedResult, items): fetch on the event loop, then parse off this thread."""
