@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 
 from typing import TYPE_CHECKING, Any
 
-from . import metrics, parse, workers
+from . import parse, workers
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
@@ -58,8 +58,11 @@ class PollSummary:
 
 class Pipeline:
     def __init__(self, cfg: Config, store: Store, fetcher: Fetcher | None = None,
-                 parse_processes: int | None = None):
+                 parse_processes: int | None = None, metrics: bool = True):
         self.cfg = cfg
+        # Prometheus counters (metrics.py) for the service's /metrics; `monitor check` has no
+        # /metrics to serve and passes False: nor does it import prometheus_client (~15 ms).
+        self.metrics = metrics
         self.store = store
         s = cfg.service
         self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
@@ -179,7 +182,7 @@ class Pipeline:
         for write, duration in quiet:
             summaries.append(self._summary(write.result, write, duration))
             _log_poll(summaries[-1])
-            metrics.observe_poll(summaries[-1], write.result.reason)
+            self._observe(summaries[-1], write.result.reason)
         return summaries
 
     def _fetch_then_parse(self, feed: Feed, state: FeedState) -> Future:
@@ -286,8 +289,14 @@ class Pipeline:
                     raise
         summary = self._summary(result, write, time.monotonic() - start)
         _log_poll(summary, result.reason or ("flood" if write.flood else None))
-        metrics.observe_poll(summary, result.reason)
+        self._observe(summary, result.reason)
         return summary
+
+    def _observe(self, summary: PollSummary, reason: str | None) -> None:
+        if self.metrics:
+            from . import metrics
+
+            metrics.observe_poll(summary, reason)
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
         s = self.cfg.service
