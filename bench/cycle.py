@@ -187,18 +187,22 @@ def part_reader(args: argparse.Namespace) -> dict:
         r.update_feeds(scheduled=False, workers=int(args.reader_workers))
         t1 = time.perf_counter() - start
         n = r.get_entry_counts().total
-        start = time.perf_counter()
-        r.update_feeds(scheduled=False, workers=int(args.reader_workers))
-        t2 = time.perf_counter() - start
+        t2s = []
+        for _ in range(args.repeat_304):
+            start = time.perf_counter()
+            r.update_feeds(scheduled=False, workers=int(args.reader_workers))
+            t2s.append(time.perf_counter() - start)
         r.close()
         # the 304 pass again as a script run from the command line: process start and imports
         # included, as `monitor check`'s is (its bytecode is cached, as pip installs it)
         script = ("import sys, reader; r = reader.make_reader(sys.argv[1]); "
                   "r.update_feeds(scheduled=False, workers=int(sys.argv[2])); r.close()")
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", script, str(work / "reader.sqlite"), str(args.reader_workers)],
-                       check=True, cwd=work)
-        t2_cli = time.perf_counter() - start
+        t2_clis = []
+        for _ in range(args.repeat_304):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", script, str(work / "reader.sqlite"), str(args.reader_workers)],
+                           check=True, cwd=work)
+            t2_clis.append(time.perf_counter() - start)
         r = reader.make_reader(str(work / "reader.sqlite"))
         switch(args, "next")
         start = time.perf_counter()
@@ -208,7 +212,8 @@ def part_reader(args: argparse.Namespace) -> dict:
         errors = sum(1 for f in r.get_feeds() if f.last_exception)
         steady_items = r.get_entry_counts().total - n
         r.close()
-        return {"feeds": len(feed_urls(args)), "first": t1, "second": t2, "second_cli": t2_cli, "steady": t3, "items": n,
+        return {"feeds": len(feed_urls(args)), "first": t1, "second": _median(t2s), "second_all": t2s,
+                "second_cli": _median(t2_clis), "second_cli_all": t2_clis, "steady": t3, "items": n,
                 "steady_items": steady_items, "errors": errors, "version": reader.__version__,
                 "workers": int(args.reader_workers)}
     finally:
@@ -227,8 +232,10 @@ def part_cli(args: argparse.Namespace) -> dict:
         # too). A PYTHONDONTWRITEBYTECODE in a developer's shell would have every run compile
         # monitor/ from source (~40 ms no installed copy pays); the first pass writes it here.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        for name in ("first", "second", "steady"):
+        seconds = []
+        for name in ("first", *["second"] * args.repeat_304, "steady"):  # the 304 pass: the median of N
             if name == "steady":
+                out["second"], out["second_all"] = _median(seconds), seconds
                 switch(args, "next")
             peak = [0]
             start = time.perf_counter()
@@ -237,6 +244,8 @@ def part_cli(args: argparse.Namespace) -> dict:
             sampler.start()
             stdout, stderr = proc.communicate()
             out[name] = time.perf_counter() - start
+            if name == "second":
+                seconds.append(out[name])
             sampler.join()
             out[f"{name}_rss_mb"] = peak[0] / 1024
             out[f"{name}_summary"] = (stdout.strip().splitlines() or [""])[-1]
@@ -363,6 +372,10 @@ def feed_urls(args: argparse.Namespace) -> list[str]:
     return [f"http://127.0.0.1:{args.port}/{i}.xml" for i in range(args.feeds)]
 
 
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def _tally(values) -> dict[str, int]:  # type: ignore[no-untyped-def]
     out: dict[str, int] = {}
     for v in values:
@@ -392,7 +405,8 @@ def tree_rss_kb(pid: int) -> int:
 def run_part(name: str, args: argparse.Namespace, workers: int = 1) -> dict:
     cmd = [sys.executable, __file__, "--part", name, "--dir", str(args.dir), "--port", str(args.port),
            "--feeds", str(args.feeds), "--items", str(args.items), "--window", str(args.window),
-           "--reader-workers", str(workers), "--stories", args.stories, "--new", str(args.new)]
+           "--reader-workers", str(workers), "--stories", args.stories, "--new", str(args.new),
+           "--repeat-304", str(args.repeat_304)]
     if args.parse_processes is not None:
         cmd += ["--parse-processes", str(args.parse_processes)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -444,20 +458,23 @@ def report(args: argparse.Namespace, res: dict[str, dict]) -> None:
     cl = res.get("cli")
     if cl:
         row("`monitor check` first pass", cl["first"], cl["first_rss_mb"])
-        row("`monitor check` 304 pass", cl["second"], cl["second_rss_mb"], None)
+        row(f"`monitor check` 304 pass (median of {len(cl['second_all'])})", cl["second"], cl["second_rss_mb"], None)
         row(f"`monitor check` steady pass ({args.new} new)", cl["steady"], cl["steady_rss_mb"], steady_items)
         print(f"  steady: {cl['steady_summary']}")
+        print(f"  304 passes: {', '.join(f'{t:.2f}' for t in cl['second_all'])} s")
     readers = {k: v for k, v in res.items() if k.startswith("reader")}
     for key, rd in readers.items():
         if "missing" in rd:
             print(f"reader: skipped: {rd['missing']}")
             continue
         row(f"reader {rd['version']} first (workers={rd['workers']})", rd["first"], rd["peak_rss_mb"])
-        row(f"reader 304 pass (workers={rd['workers']})", rd["second"], None, None)
+        row(f"reader 304 pass (workers={rd['workers']}; median)", rd["second"], None, None)
         if "second_cli" in rd:
-            row(f"  the same, command line (workers={rd['workers']})", rd["second_cli"], None, None)
+            row(f"  from the command line (workers={rd['workers']})", rd["second_cli"], None, None)
         row(f"reader steady pass (workers={rd['workers']})", rd["steady"], None, steady_items)
         print(f"  reader: {rd['items']} entries stored, then {rd['steady_items']} more; {rd['errors']} feed errors")
+        print(f"  reader 304 passes: {', '.join(f'{t:.2f}' for t in rd['second_all'])} s in process; "
+              f"{', '.join(f'{t:.2f}' for t in rd.get('second_cli_all', []))} s from the command line")
     st = res.get("stories")
     if st:
         one = st["counts"].get("1") or next(iter(st["counts"].values()))
@@ -504,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reader-workers", default=None,
                     help="update_feeds(workers=N) for reader, one run per value (default: 1 = its default, 8, --window)")
     ap.add_argument("--stories", default="1,5,20", help="story counts for the stories part")
+    ap.add_argument("--repeat-304", type=int, default=3,
+                    help="cli and reader parts: run the 304 pass this many times and report the median (noisy machines)")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
     ap.add_argument("--dir", type=Path, help="feed directory (default: a temporary one, removed at the end)")
     ap.add_argument("--part", choices=PARTS, help=argparse.SUPPRESS)
@@ -527,10 +546,10 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(p.stat().st_size for p in paths)
         print(f"generated {args.feeds} feeds x {args.items} items, {size / 1e6:.1f} MB, in {time.perf_counter() - start:.1f} s",
               flush=True)
-        # Bounded: every run fetches each feed at most four times; idle stop if we die.
+        # Bounded: every run fetches each feed at most 3 + 2 x --repeat-304 times; idle stop if we die.
         runs = len(parts) + len(workers) - 1 if "reader" in parts else len(parts)
         server = subprocess.Popen([sys.executable, str(HERE / "_feeds.py"), "serve", str(args.dir),
-                                   "--max-requests", str((args.feeds * 4 + 10) * runs + 10), "--idle", "120"],
+                                   "--max-requests", str((args.feeds * (3 + 2 * args.repeat_304) + 10) * runs + 10), "--idle", "120"],
                                   stdout=subprocess.PIPE, text=True)
         try:
             args.port = int(server.stdout.readline())
