@@ -26,7 +26,6 @@ from datetime import datetime, timedelta, timezone
 
 from typing import TYPE_CHECKING, Any
 
-from . import parse, workers
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
@@ -219,13 +218,17 @@ class Pipeline:
         """FetchResult (or the fetch's FeedError) -> FeedResult and items. Parsing runs in the
         process pool when the pipeline has one (feedparser is pure Python: a second core helps)."""
         url = state.moved_to or feed.url
+        moved = None
+        if not isinstance(got, BaseException) and got.body is None:  # a 304: nothing to parse
+            moved = got.final_url if got.final_url and got.final_url != url else None
+            return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
+                              last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
+        from . import parse  # with the first body or failure: a pass of 304s never imports the parser
+
         try:
             if isinstance(got, BaseException):
                 raise got
             moved = got.final_url if got.final_url and got.final_url != url else None
-            if got.body is None:
-                return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
-                                  last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
             # entries already seen in the last document are not parsed again (entries.py)
             known = frozenset((state.entry_digests or "").split())
             args = (feed.url, got.body, got.headers, got.final_url or url, known)
@@ -242,6 +245,8 @@ class Pipeline:
                               retry_after=exc.retry_after, reason=exc.reason), []
 
     def _parse_body(self, *args: Any) -> tuple[str, list[Item], tuple[str, ...] | None]:
+        from . import parse, workers
+
         if self.processes <= 0:
             return parse.parse_new(*args)
         from concurrent.futures.process import BrokenProcessPool
@@ -304,8 +309,8 @@ class Pipeline:
         write = PollWrite(result=result, items=unseen[:s.max_new_items])
         flood: list[str] = []
         unjudged = 0
-        if len(items) >= parse.MAX_ITEMS:
-            flood.append(f"the document has {parse.MAX_ITEMS:,} entries or more; only the first {parse.MAX_ITEMS:,} are read")
+        if items and len(items) >= _max_items():
+            flood.append(f"the document has {_max_items():,} entries or more; only the first {_max_items():,} are read")
         if len(unseen) > s.max_new_items:
             flood.append(f"{len(unseen):,} new items, {s.max_new_items:,} stored (service.max_new_items), "
                          "the rest at the next polls")
@@ -398,7 +403,15 @@ def _route(alerts: list[Alert], cfg: Config) -> list[tuple[str, str]]:
     return [(a.key, t) for a in alerts for t in notify.route(a, cfg.notify.targets)]
 
 
+def _max_items() -> int:
+    from . import parse
+
+    return parse.MAX_ITEMS
+
+
 def _process_pool(processes: int) -> ProcessPoolExecutor:
+    from . import workers
+
     return workers.process_pool(processes, PARSE_MEMORY)  # spawned; ignore Ctrl-C, exit when we die, capped
 
 
