@@ -163,7 +163,7 @@ def check(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
     warn_config(cfg)
     setup_logging(cfg, verbose - 1)
     store = open_store(cfg)
-    pipeline = Pipeline(cfg, store)
+    pipeline = Pipeline(cfg, store, metrics=False)  # no /metrics to serve: nothing to count
     feeds = [f for f in cfg.feeds if f.enabled]
     try:
         summaries = pipeline.poll_many(feeds, force=True)  # a person asked: error backoff does not apply

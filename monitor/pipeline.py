@@ -17,15 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from typing import TYPE_CHECKING, Any
 
-from . import metrics, parse, workers
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
@@ -57,8 +57,11 @@ class PollSummary:
 
 class Pipeline:
     def __init__(self, cfg: Config, store: Store, fetcher: Fetcher | None = None,
-                 parse_processes: int | None = None):
+                 parse_processes: int | None = None, metrics: bool = True):
         self.cfg = cfg
+        # Prometheus counters (metrics.py) for the service's /metrics; `monitor check` has no
+        # /metrics to serve and passes False: nor does it import prometheus_client (~15 ms).
+        self.metrics = metrics
         self.store = store
         s = cfg.service
         self.fetcher = fetcher or Fetcher(s.timeout, s.connect_timeout, s.max_bytes, s.max_redirects)
@@ -133,10 +136,25 @@ class Pipeline:
     def poll_many(self, feeds: list[Feed], force: bool = False, window: int = 64) -> list[PollSummary]:
         """Poll many feeds at once (`monitor check`): fetches run concurrently on the fetcher's
         event loop, parsing in the process pool when there is one, and each feed's results are
-        stored as soon as they are parsed. At most `window` feeds are in flight, which bounds memory."""
+        stored as soon as they are parsed. At most `window` feeds are in flight, which bounds memory.
+        A 304 of a healthy feed has nothing to match, alert or store but its bookkeeping (when
+        polled, status, duration): those are written together at the end, in one transaction."""
         states = {f.url: f for f in self.store.feeds(f.url for f in feeds)}
         out: list[PollSummary] = []
+        quiet: list[tuple[PollWrite, float]] = []
+        done: queue.SimpleQueue[Future] = queue.SimpleQueue()  # futures as they complete, in order
         pending: dict[Future, tuple[Feed, FeedState, float]] = {}
+
+        def complete_one() -> None:
+            future = done.get()
+            feed, state, start = pending.pop(future)
+            result, items = future.result()
+            if result.not_modified and not state.failing_alerted:  # no recovery alert to raise either
+                write = PollWrite(result=result, feed_update=self._feed_update(feed, state, result))
+                quiet.append((write, time.monotonic() - start))
+            else:
+                out.append(self._finish(feed, state, result, items, start))
+
         for feed in feeds:
             state = states.get(feed.url) or FeedState(url=feed.url)
             skip = self._skip(feed, state, force)
@@ -144,18 +162,27 @@ class Pipeline:
                 out.append(skip)
                 continue
             if len(pending) >= window:
-                out.append(self._complete_one(pending))
-            pending[self._fetch_then_parse(feed, state)] = (feed, state, time.monotonic())
+                complete_one()
+            future = self._fetch_then_parse(feed, state)
+            pending[future] = (feed, state, time.monotonic())
+            future.add_done_callback(done.put)
         while pending:
-            out.append(self._complete_one(pending))
+            complete_one()
+        out += self._save_quiet(quiet)
         order = {f.url: i for i, f in enumerate(feeds)}
         return sorted(out, key=lambda s: order[s.feed_url])
 
-    def _complete_one(self, pending: dict[Future, tuple[Feed, FeedState, float]]) -> PollSummary:
-        done = next(as_completed(pending))
-        feed, state, start = pending.pop(done)
-        result, items = done.result()
-        return self._finish(feed, state, result, items, start)
+    def _save_quiet(self, quiet: list[tuple[PollWrite, float]]) -> list[PollSummary]:
+        if not quiet:
+            return []
+        with self.lock:
+            self.store.save_polls([w for w, _ in quiet])
+        summaries = []
+        for write, duration in quiet:
+            summaries.append(self._summary(write.result, write, duration))
+            _log_poll(summaries[-1])
+            self._observe(summaries[-1], write.result.reason)
+        return summaries
 
     def _fetch_then_parse(self, feed: Feed, state: FeedState) -> Future:
         """A future of (FeedResult, items): fetch on the event loop, then parse off this thread."""
@@ -191,13 +218,17 @@ class Pipeline:
         """FetchResult (or the fetch's FeedError) -> FeedResult and items. Parsing runs in the
         process pool when the pipeline has one (feedparser is pure Python: a second core helps)."""
         url = state.moved_to or feed.url
+        moved = None
+        if not isinstance(got, BaseException) and got.body is None:  # a 304: nothing to parse
+            moved = got.final_url if got.final_url and got.final_url != url else None
+            return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
+                              last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
+        from . import parse  # with the first body or failure: a pass of 304s never imports the parser
+
         try:
             if isinstance(got, BaseException):
                 raise got
             moved = got.final_url if got.final_url and got.final_url != url else None
-            if got.body is None:
-                return FeedResult(feed.url, got.status, not_modified=True, etag=state.etag,
-                                  last_modified=state.last_modified, moved_to=moved, elapsed=got.elapsed), []
             # entries already seen in the last document are not parsed again (entries.py)
             known = frozenset((state.entry_digests or "").split())
             args = (feed.url, got.body, got.headers, got.final_url or url, known)
@@ -214,6 +245,8 @@ class Pipeline:
                               retry_after=exc.retry_after, reason=exc.reason), []
 
     def _parse_body(self, *args: Any) -> tuple[str, list[Item], tuple[str, ...] | None]:
+        from . import parse, workers
+
         if self.processes <= 0:
             return parse.parse_new(*args)
         from concurrent.futures.process import BrokenProcessPool
@@ -261,8 +294,14 @@ class Pipeline:
                     raise
         summary = self._summary(result, write, time.monotonic() - start)
         _log_poll(summary, result.reason or ("flood" if write.flood else None))
-        metrics.observe_poll(summary, result.reason)
+        self._observe(summary, result.reason)
         return summary
+
+    def _observe(self, summary: PollSummary, reason: str | None) -> None:
+        if self.metrics:
+            from . import metrics
+
+            metrics.observe_poll(summary, reason)
 
     def _analyse(self, result: FeedResult, items: list[Item]) -> PollWrite:
         s = self.cfg.service
@@ -270,8 +309,8 @@ class Pipeline:
         write = PollWrite(result=result, items=unseen[:s.max_new_items])
         flood: list[str] = []
         unjudged = 0
-        if len(items) >= parse.MAX_ITEMS:
-            flood.append(f"the document has {parse.MAX_ITEMS:,} entries or more; only the first {parse.MAX_ITEMS:,} are read")
+        if items and len(items) >= _max_items():
+            flood.append(f"the document has {_max_items():,} entries or more; only the first {_max_items():,} are read")
         if len(unseen) > s.max_new_items:
             flood.append(f"{len(unseen):,} new items, {s.max_new_items:,} stored (service.max_new_items), "
                          "the rest at the next polls")
@@ -364,7 +403,15 @@ def _route(alerts: list[Alert], cfg: Config) -> list[tuple[str, str]]:
     return [(a.key, t) for a in alerts for t in notify.route(a, cfg.notify.targets)]
 
 
+def _max_items() -> int:
+    from . import parse
+
+    return parse.MAX_ITEMS
+
+
 def _process_pool(processes: int) -> ProcessPoolExecutor:
+    from . import workers
+
     return workers.process_pool(processes, PARSE_MEMORY)  # spawned; ignore Ctrl-C, exit when we die, capped
 
 

@@ -32,6 +32,22 @@ def test_check_polls_three_feeds_and_status_shows_them(tmp_path, feed_server):
     assert {f["url"]: (f["last_status"], f["items"]) for f in data["feeds"]} == {u: (200, 2) for u in urls}
 
 
+def test_a_check_of_304s_starts_only_what_it_needs(tmp_path, feed_server):
+    """`monitor check` when no feed has anything new: no parser, parse pool, matching, extraction, Apprise,
+    sqlite-utils or prometheus_client imported (each costs start-up time a 304 pass need not pay)."""
+    urls = [feed_server.set(f"/f{i}", rss((f"g{i}", f"Item {i}", "text")), ETag=f'"{i}"') for i in range(2)]
+    cdir = make_config(tmp_path, urls)
+    assert monitor_cmd("check", *dirs(cdir, tmp_path)).returncode == 0
+    heavy = ["monitor.parse", "monitor.workers", "monitor.match", "monitor.extract", "monitor.novelty", "feedparser",
+             "apprise", "sqlite_utils", "prometheus_client"]
+    code = ("import sys\nfrom monitor.cli import cli\ntry:\n    cli(sys.argv[1:])\nexcept SystemExit as e:\n"
+            f"    print('exit', e.code, [m for m in {heavy!r} if m in sys.modules])")
+    res = subprocess.run([sys.executable, "-c", code, "check", *dirs(cdir, tmp_path)], capture_output=True, text=True,
+                         timeout=60)
+    assert "2 feeds polled: 2 ok, 0 failed; 0 new items" in res.stdout, res.stderr
+    assert res.stdout.strip().endswith("exit 0 []"), res.stdout
+
+
 def test_check_exits_1_only_when_every_feed_failed(tmp_path, feed_server):
     bad = feed_server.set("/bad", "no", status=500)
     good = feed_server.set("/good", rss(("g", "Item", "text")))

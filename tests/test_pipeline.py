@@ -169,6 +169,31 @@ def test_poll_many_with_a_parse_process_stores_like_poll(tmp_path, feed_server):
     assert len(titles(store)) == 10
 
 
+def test_a_304_pass_keeps_every_feeds_bookkeeping_in_one_transaction(tmp_path, feed_server):
+    """poll_many writes the bookkeeping of its 304s together (one transaction, not one per feed);
+    a feed that was alerted as failing still gets its own poll write and its recovery alert."""
+    urls = [feed_server.set(f"/f{i}", rss((f"g{i}", f"Item {i}", "text")), ETag=f'"{i}"') for i in range(4)]
+    cfg, store, pipe = open_pipeline(tmp_path, urls)
+    try:
+        pipe.poll_many(list(cfg.feeds))
+        store.update_feed(urls[0], failing_alerted=1, consecutive_errors=3, last_error="was down")
+        before = {u: store.feed(u) for u in urls}
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        second = pipe.poll_many(list(cfg.feeds), force=True)
+        store.conn.set_trace_callback(None)
+    finally:
+        pipe.close()
+    assert [s.status for s in second] == ["not_modified"] * 4
+    assert [s for s in statements if s.startswith("BEGIN")] == ["BEGIN IMMEDIATE"] * 2  # the recovery, the rest
+    for u in urls:
+        after = store.feed(u)
+        assert (after.last_status, after.consecutive_errors, after.last_error, after.etag) == (304, 0, None, before[u].etag)
+        assert after.last_poll >= before[u].last_poll and after.last_duration is not None
+    kinds = [r["kind"] for r in store.query("SELECT kind FROM events")]
+    assert kinds == ["feed_recovered"] and not store.feed(urls[0]).failing_alerted
+
+
 def test_a_dead_parse_process_fails_that_feed_and_a_new_pool_serves_the_next(tmp_path, feed_server):
     import os
     import signal

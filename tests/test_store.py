@@ -58,6 +58,7 @@ def test_every_query_uses_an_index(tmp_path):
         poll(store, [item(8)], matches={"g8": [relevant()]}, alerts=[alert("k8", item(8))],
              repeats=[("k0", item(8))], deliveries=[("k8", "t1")])
         store.update_feed(FEED, title="x")
+        store.save_polls([PollWrite(result=FeedResult(FEED, 304, not_modified=True))])
         store.save_alerts([alert("ops", None)], [("ops", "t2")])
         store.alerts("s"), store.events(), store.event("k0")
         due = store.due_deliveries()
