@@ -946,3 +946,80 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
         _print_extraction(bt.extraction_metrics(items, records, events, labels, stories), titles, err=as_json)
     if other is not None:
         _print_changes(bt.compare(other, records), titles, str(other_dir), err=as_json)
+
+
+# ---------------------------------------------------------------- db migrate, db copy (issue 15)
+
+
+@cli.group()
+def db() -> None:
+    """Bring a store's schema up to date, or move an installation to another store."""
+
+
+@db.command("migrate")
+@common
+def db_migrate(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Bring the configured store's schema up to this program's version (`monitor run` does it
+    at start too; this does it on its own, say before starting several workers)."""
+    from . import dbcopy, logs
+
+    cfg = load_config(config_dir, state_dir)
+    logs.REDACTOR.update([*logs_secrets(cfg), *dbcopy.secrets_of(cfg.database)])
+    where = dbcopy.redact(cfg.database)
+    try:
+        before, after = dbcopy.migrate(cfg.database)
+    except MonitorError as exc:
+        raise click.ClickException(logs.REDACTOR.redact(str(exc))) from None
+    except Exception as exc:  # the driver's own errors (connection refused, permissions)
+        raise click.ClickException(logs.REDACTOR.redact(f"{where}: cannot migrate the store: {exc}")) from None
+    if before is None or before == 0:
+        click.echo(f"{where}: created the schema (version {after})")
+    elif before == after:
+        click.echo(f"{where}: schema already at version {after}; nothing to do")
+    else:
+        click.echo(f"{where}: migrated the schema from version {before} to {after}")
+
+
+@db.command("copy")
+@click.option("--from", "source", required=True, metavar="LOCATION",
+              help="The store to copy: sqlite:PATH or postgresql://USER:PASSWORD@HOST/DB (read only).")
+@click.option("--to", "target", required=True, metavar="LOCATION",
+              help="The store to fill: sqlite:PATH or postgresql://... (created if missing; must be empty).")
+@click.option("--force", is_flag=True, help="Replace what the target holds (in the same transaction as the copy).")
+def db_copy(source: str, target: str, force: bool) -> None:
+    """Copy every feed, item, match, event, source and delivery (pending and failed included)
+    from one store to another, in one transaction on the target, and check the counts.
+
+    Stop `monitor run` on the source first: what it writes after the copy starts is not copied.
+    A password in a location is never printed; better, leave it out of the URL and set PGPASSWORD.
+    """
+    from . import dbcopy, logs
+
+    logs.REDACTOR.update([*dbcopy.secrets_of(source), *dbcopy.secrets_of(target)])
+    src, dst = dbcopy.redact(source), dbcopy.redact(target)
+    if str(source) == str(target):
+        raise _usage_error(f"--from and --to are the same store ({src})")
+    try:
+        from_store = dbcopy.open_location(source, source=True)
+        try:
+            to_store = dbcopy.open_location(target, source=False)
+            try:
+                report = dbcopy.copy(from_store, to_store, source, target, replace=force)
+            finally:
+                to_store.close()
+        finally:
+            from_store.close()
+    except dbcopy.CopyError as exc:
+        raise _usage_error(logs.REDACTOR.redact(str(exc))) from None
+    except MonitorError as exc:
+        raise click.ClickException(logs.REDACTOR.redact(str(exc))) from None
+    except Exception as exc:  # the driver's own errors (connection refused, permissions)
+        raise click.ClickException(logs.REDACTOR.redact(f"copy from {src} to {dst} failed, nothing was written: {exc}")) from None
+    if report.replaced:
+        click.echo(f"{dst}: replaced " + ", ".join(f"{n} {t}" for t, n in report.replaced.items()))
+    click.echo(f"copied {src} -> {dst} in one transaction; rows checked:")
+    for table, n in report.rows.items():
+        click.echo(f"  {table:<14} {n}")
+    if dbcopy.is_postgres(target):
+        click.echo(f"next: set database = \"{dst}\" in monitor.toml, the password as ${{VARIABLE}} "
+                   "from the environment, then start `monitor run` (as many workers as you like)")
