@@ -145,6 +145,7 @@ class Service:
         self.stopped = threading.Event()
         self.config_stamp = _stamp(cfg.config_dir)
         self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)
+        self.started = datetime.max.replace(tzinfo=timezone.utc)  # set by start(): /healthz counts the heartbeat's age from then
         self.heartbeat_error: str | None = None
         self.store_problem: str | None = None  # the last store write's error, until one succeeds
         self.store_lock = threading.Lock()
@@ -153,6 +154,7 @@ class Service:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self.started = datetime.now(timezone.utc)
         web = self._web_server() if self.web_address else None  # binds now: a busy port fails first
         for feed in self.cfg.feeds:
             self._schedule(feed)
@@ -221,9 +223,13 @@ class Service:
         return WebServer(create_app(self.store, lambda: self.cfg, self.alive), host, port)
 
     def alive(self) -> str | None:
-        """None when healthy, else the reason (for /healthz)."""
+        """None when healthy, else the reason (for /healthz): this process's scheduler, its
+        store connection, and its own heartbeat (each worker answers for itself)."""
         if not self.scheduler.running:
             return "scheduler not running"
+        age = (datetime.now(timezone.utc) - max(self.heartbeat, self.started)).total_seconds()
+        if age > HEARTBEAT_STALE:
+            return f"no heartbeat for {age:.0f}s: this worker's main loop is stuck"
         return self.store_problem or self.store.writable()
 
     def _store_failed(self, exc: StoreError) -> None:
