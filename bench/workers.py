@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     feeds = GrowingFeeds(args.corpus, args.feeds, args.seed)
     server, receiver = FeedServer(feeds), Receiver()
-    with _database(args.database, work) as database:
+    with database_for(args.database, work) as (database, _):
         write_config(work / "config", database, server.base, args.feeds, args.interval, receiver.url)
         workers = [Worker(n, work / "config", work / f"state-{n}", work / f"worker-{n}.log") for n in range(args.workers)]
         print(f"{args.workers} workers, {args.feeds} feeds ({sum(map(len, feeds.items))} corpus items, "
@@ -316,18 +316,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def _database(given: str | None, work: Path) -> Iterator[str]:
-    """The store's location: --database, or a throw-away PostgreSQL. `sqlite:PATH` (one worker
-    only) runs the same soak on the default store, to compare."""
-    if given and given.startswith("sqlite:"):
-        yield str(Path(given[len("sqlite:"):]).resolve())
+def database_for(given: str | None, work: Path) -> Iterator[tuple[str, int | None]]:
+    """(the store's location, the database server's pid or None): `sqlite` (a new file in
+    `work`) or `sqlite:PATH` for the default store (one worker), an existing PostgreSQL URL, or
+    by default a throw-away PostgreSQL in `work`, stopped at the end."""
+    if given and given.startswith("sqlite"):
+        path = given[len("sqlite:"):] if given.startswith("sqlite:") else ""
+        yield str(Path(path).resolve()) if path else str(work / "monitor.db"), None
         return
-    yield from _postgres(given, work)
-
-
-def _postgres(given: str | None, work: Path) -> Iterator[str]:
-    if given:  # an existing server: a fresh database, please
-        yield given
+    if given:  # an existing server: give a new, empty database
+        yield given, None
         return
     raise SystemExit("no PostgreSQL helper yet: pass --database postgresql://...")
 
