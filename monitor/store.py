@@ -243,8 +243,39 @@ class StaleLedger(Exception):
     """Another process stored events after the poll's novelty was decided: decide again."""
 
 
+def open_store(database: str | Path, read_only: bool = False, lease: float = 120.0) -> "Store":
+    """The store for `database` (config.database): a PostgreSQL URL opens a PostgresStore
+    (monitor/store_pg.py, needs the `postgres` extra), anything else the SQLite file. Both have
+    the same public methods; `read_only` as in `Store.read_only`. `lease`: PostgreSQL only, how
+    long a worker's claims last without a heartbeat (`service.lease`)."""
+    if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+        from .store_pg import PostgresStore
+
+        return PostgresStore(database, read_only=read_only, lease=lease)  # type: ignore[return-value]
+    return Store.read_only(database) if read_only else Store(database)
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a log line or a message: its password replaced by ****."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:****@{host}"))
+
+
 class Store:
-    """A SQLite file opened in WAL mode. Thread-safe: one connection behind a lock."""
+    """A SQLite file opened in WAL mode. Thread-safe: one connection behind a lock.
+
+    Several processes on one store (PostgreSQL, store_pg.py) coordinate through it: `shared` is
+    True there, and the service then claims each feed (`claim_feed`) before polling it and beats
+    (`beat`). On SQLite one service holds the file (`<db>.service.lock`), so `claim_feed` always
+    grants, `beat` does nothing, and `workers()` / `leases()` are empty."""
+
+    shared = False  # several `monitor run` processes may share this store (PostgreSQL)
+    worker_id = ""  # this process's id in `workers()` (PostgreSQL)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -329,6 +360,29 @@ class Store:
         except sqlite3.Error as exc:
             return f"store not writable: {exc}"
         return None
+
+    # ------------------------------------------------------------ workers and leases (PostgreSQL; no-ops here)
+
+    def claim_feed(self, url: str, min_gap: float = 0.0) -> bool:
+        """Take the lease on `url` for this worker, if no other worker holds a live one and no
+        poll started less than `min_gap` seconds ago; True if taken (poll it, then
+        `release_feed`). One process per SQLite file: always True."""
+        return True
+
+    def release_feed(self, url: str) -> None:
+        """Give up this worker's lease on `url` (its poll is saved, or failed)."""
+
+    def beat(self, problem: str | None = None) -> None:
+        """This worker is alive (its row in `workers()`, with `problem` or None); its live
+        leases and delivery claims are extended by the lease length."""
+
+    def workers(self) -> list[dict]:
+        """Worker rows, newest heartbeat first: {id, host, pid, started_at, seen_at, problem}."""
+        return []
+
+    def leases(self) -> list[dict]:
+        """Live and expired feed leases: {url, owner, until} (owner = a worker id), by url."""
+        return []
 
     # ------------------------------------------------------------ feeds
 
