@@ -31,20 +31,16 @@ def is_postgres(location: str | Path) -> bool:
 
 
 def redact(location: str | Path) -> str:
-    """`location` with its password (in the URL or as ?password=) replaced by ****."""
+    """`location` with its password (in the URL, or as ?password=) replaced by ****."""
+    from .store import redact_url
+
     text = str(location)
     if not is_postgres(text):
         return text
-    parts = urlsplit(text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":****"
-        netloc = f"{userinfo}@{host}"
+    parts = urlsplit(redact_url(text))
     query = urlencode([(k, "****" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
                       safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit(parts._replace(query=query))
 
 
 def secrets_of(location: str | Path) -> list[str]:
@@ -64,27 +60,22 @@ def sqlite_path(location: str | Path) -> Path:
 
 
 def open_location(location: str | Path, *, source: bool) -> Any:
-    """The store at `location`. A SQLite source is opened read-only and must exist; a target is
-    created (schema and all) when it does not."""
-    if is_postgres(location):
-        try:
-            from .store_pg import PostgresStore
-        except ImportError as exc:
-            raise CopyError(f"{redact(location)}: PostgreSQL support is not installed ({exc.name} is missing). "
-                            "Hint: pip install 'story-monitor[postgres]'") from None
-        return PostgresStore(str(location))
-    from .store import Store
+    """The store at `location`. A source is opened read-only and must exist with this program's
+    schema; a target is created (schema and all) when it does not exist."""
+    from .store import open_store
 
-    path = sqlite_path(location)
-    if not source:
-        return Store(path)
+    where = str(location) if is_postgres(location) else sqlite_path(location)
     try:
-        return Store.read_only(path)
+        return open_store(where, read_only=source)
+    except ImportError as exc:
+        raise CopyError(f"{redact(location)}: PostgreSQL support is not installed ({exc.name} is missing). "
+                        "Hint: pip install 'story-monitor[postgres]'") from None
     except FileNotFoundError:
-        raise CopyError(f"{path}: no store here. Hint: give the SQLite file `monitor run` uses "
+        raise CopyError(f"{where}: no store here. Hint: give the SQLite file `monitor run` uses "
                         "(state/monitor.db by default) as --from sqlite:PATH") from None
     except ValueError as exc:
-        raise CopyError(f"{path}: cannot read the store: {exc}") from None
+        raise CopyError(f"{redact(where)}: cannot read the store: {exc}. Hint: `monitor db migrate` it "
+                        "with the program that wrote it, or upgrade this one") from None
 
 
 @dataclass(frozen=True)
@@ -124,11 +115,12 @@ def migrate(location: str | Path) -> tuple[int | None, int]:
     """Bring the store at `location` to this program's schema: (version before, version after);
     None before when it did not exist."""
     if is_postgres(location):
+        from .store_pg import SCHEMA_VERSION as PG_VERSION
         from .store_pg import PostgresStore
 
         before = PostgresStore.schema_version_of(str(location))
         PostgresStore(str(location)).close()
-        return before, PostgresStore.SCHEMA_VERSION
+        return before, PG_VERSION
     from .store import SCHEMA_VERSION, Store
 
     path = sqlite_path(location)

@@ -448,6 +448,71 @@ class PostgresStore(Store):
                 out.setdefault(target, dict(empty, states={}))["last_error"] = error
         return out
 
+    # ------------------------------------------------------------ moving an installation (issue 15)
+    # `monitor db migrate` and `monitor db copy` (dbcopy.py drives them): the same methods as
+    # store.Store's. Columns only a PostgreSQL store has (the order of events, delivery claims)
+    # stay behind when copying to SQLite; copied here, events get their `seq` in copy order.
+
+    COPY_LOCAL = {"events": ("seq",), "deliveries": ("claimed_by", "claim_until")}
+    _COPY_ORDER = {"feeds": "url", "items": "id", "matches": "item, story", "events": "seq",
+                   "event_sources": "event, link", "deliveries": "id"}
+
+    @classmethod
+    def schema_version_of(cls, url: str) -> int:
+        """The schema version of the database at `url` (0: no schema yet); migrates nothing."""
+        problem = _connect_problem(url, {"connect_timeout": 10})
+        if problem is not None:
+            raise StoreError(f"{redact_url(url)}: cannot open the store: {problem}. Hint: check the URL, that "
+                             "PostgreSQL is up, and the variable that holds the password")
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            if not conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]:
+                return 0
+            return conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+
+    def copy_columns(self, table: str) -> list[str]:
+        with self.lock:
+            return [r[0] for r in self.db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = ? ORDER BY ordinal_position", [table])]
+
+    @contextmanager
+    def copy_snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the database (REPEATABLE READ), even while workers write."""
+        with self.lock, self.db.atomic():
+            self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+
+    def copy_rows(self, table: str, columns: list[str], batch: int = 2000) -> Iterator[list[tuple]]:
+        """`table`'s rows in batches, through a server-side cursor (inside `copy_snapshot`)."""
+        with self.lock:
+            cur = self.db.local.conn.cursor(name=f"copy_{table}")
+            cur.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {self._COPY_ORDER[table]}")
+            while rows := cur.fetchmany(batch):
+                yield rows
+            cur.close()
+
+    def copy_in(self, tables: Iterable[tuple[str, list[str], Iterable[list[tuple]]]],
+                expected: dict[str, int], replace: bool = False) -> dict[str, int]:
+        """As Store.copy_in: ONE transaction (COPY FROM STDIN per table), the rows per table
+        checked before it commits; the id sequences then continue after the copied ids."""
+        with self.lock, self.db.atomic():
+            conn = self.db.local.conn
+            if replace:
+                conn.execute(f"TRUNCATE {', '.join(self.COPY_TABLES)}, leases")
+            for table, columns, batches in tables:
+                with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for rows in batches:
+                        for row in rows:
+                            copy.write_row(row)
+            for table, column in (("items", "id"), ("deliveries", "id"), ("events", "seq")):
+                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                             f"COALESCE((SELECT MAX({column}) FROM {table}), 0) + 1, false)")
+            got = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in self.COPY_TABLES}
+            if got != expected:
+                raise StoreError(f"{self.path}: the copy does not add up (expected {expected}, got {got}); "
+                                 "nothing was written")
+            return got
+
 
 def _connect_problem(url: str, kwargs: dict) -> str | None:
     """Why a connection fails, in psycopg's words, the password masked; None if it works."""

@@ -149,3 +149,61 @@ def test_db_migrate_says_what_it_did(tmp_path):
     old = monitor_cmd("db", "migrate", *args)
     assert old.stdout.endswith("migrated the schema from version 1 to 2\n"), old.stderr
     assert "entry_digests" in Store(tmp_path / "state" / "monitor.db").copy_columns("feeds")
+
+
+# ---------------------------------------------------------------- to PostgreSQL and back (a real server)
+
+
+def test_copy_to_postgresql_and_back_loses_nothing(tmp_path, pg_url):
+    from monitor.store_pg import PostgresStore
+
+    src, back = tmp_path / "old.db", tmp_path / "back.db"
+    filled_store(src).close()
+    there = monitor_cmd("db", "copy", "--from", f"sqlite:{src}", "--to", pg_url)
+    assert there.returncode == 0, there.stderr
+    password = pg_url.split(":")[2].split("@")[0]
+    assert password not in there.stdout + there.stderr and "monitor:****@127.0.0.1" in there.stdout
+    pg = PostgresStore(pg_url)  # a working store: novelty, dedupe, the outbox and new ids carry on
+    try:
+        assert pg.unseen([_item(n) for n in range(13)]) == [_item(12)]
+        assert [a.key for a in pg.alerts()] == ["k1", "k2", "k4", "k5"]
+        assert pg.events_mark() == 4
+        assert sorted(d["state"] for d in pg.pending_deliveries()) == ["pending"] * 5 + ["retrying"]
+        pg.save_poll(PollWrite(result=FeedResult(FEED, 200, (_item(12),)), items=[_item(12)],
+                               alerts=[_alert("k12", _item(12))], deliveries=[("k12", "slack")]))
+        assert pg.events_mark() == 5 and pg.counts()["items"] == 13  # the id sequences continue after the copy
+    finally:
+        pg.close()
+    home = monitor_cmd("db", "copy", "--from", pg_url, "--to", f"sqlite:{back}")
+    assert home.returncode == 0, home.stderr
+    before, after = table_rows(src), table_rows(back)
+    for table in Store.COPY_TABLES:
+        added = 1 if table in ("items", "events", "deliveries") else 0  # the poll made on PostgreSQL
+        assert len(after[table]) == len(before[table]) + added, table
+        assert set(before[table]) <= set(after[table]) or table == "feeds", table  # every row, byte for byte
+    assert [a.key for a in Store(back).alerts()] == ["k1", "k2", "k4", "k5", "k12"]  # in the order stored
+
+
+def test_copy_into_a_postgresql_that_holds_rows_is_refused_then_forced(tmp_path, pg_url):
+    filled_store(tmp_path / "a.db").close()
+    assert monitor_cmd("db", "copy", "--from", str(tmp_path / "a.db"), "--to", pg_url).returncode == 0
+    again = monitor_cmd("db", "copy", "--from", str(tmp_path / "a.db"), "--to", pg_url)
+    assert again.returncode == 2 and "is not empty (1 feeds, 12 items" in again.stderr
+    forced = monitor_cmd("db", "copy", "--from", str(tmp_path / "a.db"), "--to", pg_url, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "  items          12" in forced.stdout
+
+
+def test_db_migrate_on_postgresql(tmp_path, pg_url, monkeypatch):
+    password = pg_url.split(":")[2].split("@")[0]
+    monkeypatch.setenv("TEST_PG_PASSWORD", password)
+    cdir = make_config(tmp_path, [FEED], extra=f'\n[service]\n')  # database set below, through ${ENV}
+    text = (cdir / "monitor.toml").read_text().replace(
+        "[service]\n", f'[service]\ndatabase = "{pg_url.replace(password, "${TEST_PG_PASSWORD}")}"\n', 1)
+    (cdir / "monitor.toml").write_text(text.replace("\n[service]\n", "\n"))
+    args = ["--config", str(cdir), "--state", str(tmp_path / "state")]
+    first = monitor_cmd("db", "migrate", *args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.endswith(": created the schema (version 1)\n") and "monitor:****@" in first.stdout
+    assert password not in first.stdout + first.stderr
+    assert monitor_cmd("db", "migrate", *args).stdout.endswith("schema already at version 1; nothing to do\n")
