@@ -102,11 +102,13 @@ def cli(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
 
 
 def open_store(cfg: config_mod.Config) -> "Store":
-    from .store import Store
+    from . import store as store_mod
 
     try:
-        return Store(cfg.database)
-    except Exception as exc:  # sqlite3.Error, OSError, newer schema
+        return store_mod.open_store(cfg.database, lease=cfg.service.lease)
+    except Exception as exc:  # sqlite3.Error, OSError, newer schema, PostgreSQL unreachable
+        if isinstance(cfg.database, str):  # PostgreSQL: the message names it, password masked
+            raise click.ClickException(str(exc)) from None
         raise click.ClickException(f"{cfg.database}: cannot open the store: {exc}. Hint: check --state and its permissions")
 
 
@@ -277,19 +279,21 @@ def _config_for_reading(config_dir: str | None, state_dir: str | None) -> tuple[
     return cfg, []
 
 
-def open_store_readonly(path: "Path") -> "Store":
+def open_store_readonly(path: "Path | str") -> "Store":
     """The store at `path` for reading only; a missing or foreign file is a usage error (exit 2)."""
-    from .store import Store
+    from .store import open_store as open_any
+    from .store import redact_url
 
+    shown = redact_url(path) if isinstance(path, str) else path  # a PostgreSQL URL: password masked
     try:
-        return Store.read_only(path)
+        return open_any(path, read_only=True)
     except FileNotFoundError:
-        raise _usage_error(f"{path}: no store here. Hint: pass the --state DIR that `monitor run` uses "
+        raise _usage_error(f"{shown}: no store here. Hint: pass the --state DIR that `monitor run` uses "
                            "(or set MONITOR_STATE); nothing was created") from None
     except (ValueError, OSError) as exc:
-        raise _usage_error(f"{path}: cannot read the store: {exc}. Hint: check --state") from exc
-    except Exception as exc:  # sqlite3.Error
-        raise click.ClickException(f"{path}: cannot read the store: {exc}") from exc
+        raise _usage_error(f"{shown}: cannot read the store: {exc}. Hint: check --state") from exc
+    except Exception as exc:  # sqlite3.Error, StoreError (PostgreSQL: its message names it, masked)
+        raise click.ClickException(f"{shown}: cannot read the store: {exc}") from exc
 
 
 def _feed_report(store: "Store", cfg: config_mod.Config | None) -> list[dict]:
@@ -712,7 +716,7 @@ def _explain_item(cfg: config_mod.Config, link: str | None, text: str | None, ti
         return Item(feed_url="", id="--text", title=title, text=text, link=None, published=None)
     if not link:
         raise _usage_error("give a stored item's LINK, or --text TEXT. Hint: monitor explain --text \"...\"")
-    if not cfg.database.exists():
+    if not isinstance(cfg.database, str) and not cfg.database.exists():
         raise _usage_error(f"{cfg.database}: no store yet, so no stored items. Hint: pass --state DIR, "
                            "or explain any text with --text \"...\"")
     store = open_store_readonly(cfg.database)
@@ -795,10 +799,10 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
     statements, figures = extract(item, m, story, misses=misses)
     if not m.relevant:
         click.echo("  extraction (the service extracts only from relevant items; shown as if this one were):")
-    if cfg.database.exists():
+    if isinstance(cfg.database, str) or cfg.database.exists():
         store = open_store_readonly(cfg.database)  # explain never writes (a backup on a read-only mount will do)
         try:
-            ledger, against = Ledger.from_alerts(story, store.alerts(story.id)), f"the store ({cfg.database})"
+            ledger, against = Ledger.from_alerts(story, store.alerts(story.id)), f"the store ({store.path})"
         finally:
             store.close()
     else:
