@@ -221,6 +221,11 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         from .service import health as service_health
 
         data["service"] = service_health(cfg) or "running"  # its heartbeat: alive, store writable or why not
+    if store.shared:  # PostgreSQL: the workers sharing the store and the feeds they hold (issue 15)
+        data["workers"], data["leases"] = _workers_report(store, cfg)
+        live = [w for w in data["workers"] if w["alive"]]
+        data["service"] = (f"{len(live)} worker(s) running" if live else
+                           "not running: no worker has beaten recently. Hint: start `monitor run`")
     if problems:
         data["config_problems"] = problems
     if as_json:
@@ -246,6 +251,8 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         click.echo(logs.REDACTOR.redact(line))
     for d in data["failed_deliveries"]:
         click.echo(logs.REDACTOR.redact(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}"))
+    if "workers" in data:
+        _print_workers(data["workers"], data["leases"])
     if "service" in data:
         click.echo(f"service: {data['service']}")
     if data["failed_deliveries"]:
@@ -1027,3 +1034,45 @@ def db_copy(source: str, target: str, force: bool) -> None:
     if dbcopy.is_postgres(target):
         click.echo(f"next: set database = \"{dst}\" in monitor.toml, the password as ${{VARIABLE}} "
                    "from the environment, then start `monitor run` (as many workers as you like)")
+
+
+# ---------------------------------------------------------------- status: workers and leases (issue 15)
+
+
+def _workers_report(store: "Store", cfg: config_mod.Config | None) -> tuple[list[dict], list[dict]]:
+    """Each worker row with its age, whether it is alive (beat within one lease) and how many
+    feeds it holds; the leases held now (expired ones are free for any worker)."""
+    from datetime import datetime, timezone
+
+    lease = cfg.service.lease if cfg else config_mod.Service.model_fields["lease"].default
+    now = datetime.now(timezone.utc)
+    leases = [dict(r, live=(r["until"] or "") >= now.isoformat(timespec="seconds")) for r in store.leases()]
+    held: dict[str, int] = {}
+    for r in leases:
+        if r["live"]:
+            held[r["owner"]] = held.get(r["owner"], 0) + 1
+    workers = []
+    for w in store.workers():
+        age = (now - datetime.fromisoformat(w["seen_at"])).total_seconds()
+        workers.append(dict(w, seen_ago=round(age), alive=age <= lease, leases=held.get(w["id"], 0)))
+    return workers, leases
+
+
+def _print_workers(workers: list[dict], leases: list[dict]) -> None:
+    from . import logs
+
+    live = [w for w in workers if w["alive"]]
+    gone = [w for w in workers if not w["alive"]]
+    click.echo(f"workers: {len(live)} running" + (f", {len(gone)} not seen for over a lease (stopped or dead: "
+                                                   "their feeds and deliveries go to the others)" if gone else ""))
+    for w in live:
+        state = f"problem: {w['problem']}" if w["problem"] else "ok"
+        click.echo(logs.REDACTOR.redact(f"  {w['id']}  host {w['host']}  pid {w['pid']}  last seen {w['seen_ago']}s ago  "
+                                        f"holds {w['leases']} feeds  {state}"))
+    held = [r for r in leases if r["live"]]
+    click.echo(f"leases: {len(held)} feeds being polled now" + (f", {len(leases) - len(held)} expired (free)"
+                                                                  if len(leases) > len(held) else ""))
+    for r in held[:20]:
+        click.echo(f"  {r['url']}  {r['owner']}  until {_short_time(r['until'])}")
+    if len(held) > 20:
+        click.echo(f"  ... {len(held) - 20} more (monitor status --json lists every lease)")
