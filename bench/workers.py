@@ -1,7 +1,7 @@
 """Soak: several `monitor run` workers on one PostgreSQL, one of them SIGKILLed every 20 s.
 
-    python bench/workers.py [--workers 2] [--feeds 300] [--duration 300] [--interval 30]
-                            [--kill-every 20] [--database postgresql://...] [--seed 0]
+    python bench/workers.py [--workers 2] [--feeds 300] [--duration 300] [--interval 60]
+                            [--lease 30] [--kill-every 20] [--database postgresql://...] [--seed 0]
 
 Real news replayed as feeds: every item of /work/shared/corpus/items.jsonl is given to one of
 --feeds loopback feeds (RSS for even feeds, Atom for odd ones, as bench/replay.py writes them);
@@ -9,7 +9,8 @@ each feed starts with a few of its items and the rest are released over the firs
 run, so new items, matches and alerts keep flowing. The feeds are served by a server in this
 process (127.0.0.1, ETag / 304, one log line per request), alerts go to a loopback webhook
 receiver through Apprise json://, and the workers are real `monitor run` processes with the
-shipped story, `poll_interval = --interval`, each with its own state dir and dashboard port.
+shipped story, `poll_interval = --interval` and `lease = --lease` (a dead worker's feeds wait at
+most that long for another worker), each with its own state dir and dashboard port.
 
 Every --kill-every seconds, at a random moment within the period, one worker chosen at random is
 SIGKILLed and started again at once. After --duration the releases stop, the workers are given
@@ -225,9 +226,9 @@ class Worker:
                 self.proc.wait()
 
 
-def write_config(cdir: Path, database: str, feeds: str, n: int, interval: float, hook: str) -> None:
+def write_config(cdir: Path, database: str, feeds: str, n: int, interval: float, hook: str, lease: float) -> None:
     shutil.copytree(ROOT / "config" / "stories", cdir / "stories")
-    lines = ["[service]", f'poll_interval = "{interval:g}s"', "min_interval = 1", 'jitter = "2s"',
+    lines = ["[service]", f'poll_interval = "{interval:g}s"', "min_interval = 1", 'jitter = "2s"', f'lease = "{lease:g}s"',
              f'database = "{database}"', 'timeout = "20s"', "",
              "[[notify.targets]]", f'url = "{hook}"', 'name = "hook"', "rate_limit = 1000000", ""]
     lines += [f'[[feeds]]\nurl = "{feeds}/{i}.xml"\n' for i in range(n)]
@@ -242,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--feeds", type=int, default=300)
     ap.add_argument("--duration", type=float, default=300.0, help="seconds of soak (kills and releases)")
-    ap.add_argument("--interval", type=float, default=30.0, help="poll_interval of every feed, seconds")
+    ap.add_argument("--interval", type=float, default=60.0, help="poll_interval of every feed, seconds")
+    ap.add_argument("--lease", type=float, default=30.0,
+                    help="service.lease, seconds: a dead worker's feeds are taken over after at most this")
     ap.add_argument("--kill-every", type=float, default=20.0, help="one SIGKILL per this many seconds (0: none)")
     ap.add_argument("--database", help="an existing PostgreSQL URL (emptied first); default: a throw-away one")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
@@ -257,11 +260,11 @@ def main(argv: list[str] | None = None) -> int:
     feeds = GrowingFeeds(args.corpus, args.feeds, args.seed)
     server, receiver = FeedServer(feeds), Receiver()
     with database_for(args.database, work) as (database, _):
-        write_config(work / "config", database, server.base, args.feeds, args.interval, receiver.url)
+        write_config(work / "config", database, server.base, args.feeds, args.interval, receiver.url, args.lease)
         workers = [Worker(n, work / "config", work / f"state-{n}", work / f"worker-{n}.log") for n in range(args.workers)]
         print(f"{args.workers} workers, {args.feeds} feeds ({sum(map(len, feeds.items))} corpus items, "
               f"{feeds.total_left()} released during the run), interval {args.interval:g} s, "
-              f"a SIGKILL every {args.kill_every:g} s, {args.duration:g} s; work dir {work}", flush=True)
+              f"lease {args.lease:g} s, a SIGKILL every {args.kill_every:g} s, {args.duration:g} s; work dir {work}", flush=True)
         start = time.monotonic()
         for w in workers:
             w.start()
@@ -327,7 +330,15 @@ def database_for(given: str | None, work: Path) -> Iterator[tuple[str, int | Non
     if given:  # an existing server: give a new, empty database
         yield given, None
         return
-    raise SystemExit("no PostgreSQL helper yet: pass --database postgresql://...")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pg import Cluster  # tests/pg.py: a throw-away cluster (initdb, a free port, stopped and removed after)
+
+    cluster = Cluster.start()
+    try:
+        pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+        yield cluster.create_database("bench"), pid
+    finally:
+        cluster.stop()
 
 
 def _routed(store) -> list[dict]:  # type: ignore[no-untyped-def]
