@@ -15,6 +15,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
 RUN pip install --no-cache-dir .
+# compose.postgres.yaml builds with EXTRAS=postgres: the PostgreSQL driver and its pool too.
+ARG EXTRAS=""
+RUN if [ -n "$EXTRAS" ]; then pip install --no-cache-dir ".[$EXTRAS]"; fi
 
 RUN useradd --system --uid 10001 --home-dir /app monitor \
     && mkdir -p /app/state && chown monitor /app/state

@@ -102,11 +102,13 @@ def cli(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
 
 
 def open_store(cfg: config_mod.Config) -> "Store":
-    from .store import Store
+    from . import store as store_mod
 
     try:
-        return Store(cfg.database)
-    except Exception as exc:  # sqlite3.Error, OSError, newer schema
+        return store_mod.open_store(cfg.database, lease=cfg.service.lease)
+    except Exception as exc:  # sqlite3.Error, OSError, newer schema, PostgreSQL unreachable
+        if isinstance(cfg.database, str):  # PostgreSQL: the message names it, password masked
+            raise click.ClickException(str(exc)) from None
         raise click.ClickException(f"{cfg.database}: cannot open the store: {exc}. Hint: check --state and its permissions")
 
 
@@ -219,6 +221,11 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         from .service import health as service_health
 
         data["service"] = service_health(cfg) or "running"  # its heartbeat: alive, store writable or why not
+    if store.shared:  # PostgreSQL: the workers sharing the store and the feeds they hold (issue 15)
+        data["workers"], data["leases"] = _workers_report(store, cfg)
+        live = [w for w in data["workers"] if w["alive"]]
+        data["service"] = (f"{len(live)} worker(s) running" if live else
+                           "not running: no worker has beaten recently. Hint: start `monitor run`")
     if problems:
         data["config_problems"] = problems
     if as_json:
@@ -244,6 +251,8 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
         click.echo(logs.REDACTOR.redact(line))
     for d in data["failed_deliveries"]:
         click.echo(logs.REDACTOR.redact(f"delivery failed: event {d['event']} to {d['target']}: {d['last_error']}"))
+    if "workers" in data:
+        _print_workers(data["workers"], data["leases"])
     if "service" in data:
         click.echo(f"service: {data['service']}")
     if data["failed_deliveries"]:
@@ -277,19 +286,21 @@ def _config_for_reading(config_dir: str | None, state_dir: str | None) -> tuple[
     return cfg, []
 
 
-def open_store_readonly(path: "Path") -> "Store":
+def open_store_readonly(path: "Path | str") -> "Store":
     """The store at `path` for reading only; a missing or foreign file is a usage error (exit 2)."""
-    from .store import Store
+    from .store import open_store as open_any
+    from .store import redact_url
 
+    shown = redact_url(path) if isinstance(path, str) else path  # a PostgreSQL URL: password masked
     try:
-        return Store.read_only(path)
+        return open_any(path, read_only=True)
     except FileNotFoundError:
-        raise _usage_error(f"{path}: no store here. Hint: pass the --state DIR that `monitor run` uses "
+        raise _usage_error(f"{shown}: no store here. Hint: pass the --state DIR that `monitor run` uses "
                            "(or set MONITOR_STATE); nothing was created") from None
     except (ValueError, OSError) as exc:
-        raise _usage_error(f"{path}: cannot read the store: {exc}. Hint: check --state") from exc
-    except Exception as exc:  # sqlite3.Error
-        raise click.ClickException(f"{path}: cannot read the store: {exc}") from exc
+        raise _usage_error(f"{shown}: cannot read the store: {exc}. Hint: check --state") from exc
+    except Exception as exc:  # sqlite3.Error, StoreError (PostgreSQL: its message names it, masked)
+        raise click.ClickException(f"{shown}: cannot read the store: {exc}") from exc
 
 
 def _feed_report(store: "Store", cfg: config_mod.Config | None) -> list[dict]:
@@ -712,7 +723,7 @@ def _explain_item(cfg: config_mod.Config, link: str | None, text: str | None, ti
         return Item(feed_url="", id="--text", title=title, text=text, link=None, published=None)
     if not link:
         raise _usage_error("give a stored item's LINK, or --text TEXT. Hint: monitor explain --text \"...\"")
-    if not cfg.database.exists():
+    if not isinstance(cfg.database, str) and not cfg.database.exists():
         raise _usage_error(f"{cfg.database}: no store yet, so no stored items. Hint: pass --state DIR, "
                            "or explain any text with --text \"...\"")
     store = open_store_readonly(cfg.database)
@@ -795,10 +806,10 @@ def _print_extraction_of(cfg: config_mod.Config, story: "Story", item: "Item", m
     statements, figures = extract(item, m, story, misses=misses)
     if not m.relevant:
         click.echo("  extraction (the service extracts only from relevant items; shown as if this one were):")
-    if cfg.database.exists():
+    if isinstance(cfg.database, str) or cfg.database.exists():
         store = open_store_readonly(cfg.database)  # explain never writes (a backup on a read-only mount will do)
         try:
-            ledger, against = Ledger.from_alerts(story, store.alerts(story.id)), f"the store ({cfg.database})"
+            ledger, against = Ledger.from_alerts(story, store.alerts(story.id)), f"the store ({store.path})"
         finally:
             store.close()
     else:
@@ -949,3 +960,122 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
         _print_extraction(bt.extraction_metrics(items, records, events, labels, stories), titles, err=as_json)
     if other is not None:
         _print_changes(bt.compare(other, records), titles, str(other_dir), err=as_json)
+
+
+# ---------------------------------------------------------------- db migrate, db copy (issue 15)
+
+
+@cli.group()
+def db() -> None:
+    """Bring a store's schema up to date, or move an installation to another store."""
+
+
+@db.command("migrate")
+@common
+def db_migrate(config_dir: str | None, state_dir: str | None, verbose: int) -> None:
+    """Bring the configured store's schema up to this program's version (`monitor run` does it
+    at start too; this does it on its own, say before starting several workers)."""
+    from . import dbcopy, logs
+
+    cfg = load_config(config_dir, state_dir)
+    logs.REDACTOR.update([*logs_secrets(cfg), *dbcopy.secrets_of(cfg.database)])
+    where = dbcopy.redact(cfg.database)
+    try:
+        before, after = dbcopy.migrate(cfg.database)
+    except MonitorError as exc:
+        raise click.ClickException(logs.REDACTOR.redact(str(exc))) from None
+    except Exception as exc:  # the driver's own errors (connection refused, permissions)
+        raise click.ClickException(logs.REDACTOR.redact(f"{where}: cannot migrate the store: {exc}")) from None
+    if before is None or before == 0:
+        click.echo(f"{where}: created the schema (version {after})")
+    elif before == after:
+        click.echo(f"{where}: schema already at version {after}; nothing to do")
+    else:
+        click.echo(f"{where}: migrated the schema from version {before} to {after}")
+
+
+@db.command("copy")
+@click.option("--from", "source", required=True, metavar="LOCATION",
+              help="The store to copy: sqlite:PATH or postgresql://USER:PASSWORD@HOST/DB (read only).")
+@click.option("--to", "target", required=True, metavar="LOCATION",
+              help="The store to fill: sqlite:PATH or postgresql://... (created if missing; must be empty).")
+@click.option("--force", is_flag=True, help="Replace what the target holds (in the same transaction as the copy).")
+def db_copy(source: str, target: str, force: bool) -> None:
+    """Copy every feed, item, match, event, source and delivery (pending and failed included)
+    from one store to another, in one transaction on the target, and check the counts.
+
+    Stop `monitor run` on the source first: what it writes after the copy starts is not copied.
+    A password in a location is never printed; better, leave it out of the URL and set PGPASSWORD.
+    """
+    from . import dbcopy, logs
+
+    logs.REDACTOR.update([*dbcopy.secrets_of(source), *dbcopy.secrets_of(target)])
+    src, dst = dbcopy.redact(source), dbcopy.redact(target)
+    if str(source) == str(target):
+        raise _usage_error(f"--from and --to are the same store ({src})")
+    try:
+        from_store = dbcopy.open_location(source, source=True)
+        try:
+            to_store = dbcopy.open_location(target, source=False)
+            try:
+                report = dbcopy.copy(from_store, to_store, source, target, replace=force)
+            finally:
+                to_store.close()
+        finally:
+            from_store.close()
+    except dbcopy.CopyError as exc:
+        raise _usage_error(logs.REDACTOR.redact(str(exc))) from None
+    except MonitorError as exc:
+        raise click.ClickException(logs.REDACTOR.redact(str(exc))) from None
+    except Exception as exc:  # the driver's own errors (connection refused, permissions)
+        raise click.ClickException(logs.REDACTOR.redact(f"copy from {src} to {dst} failed, nothing was written: {exc}")) from None
+    if report.replaced:
+        click.echo(f"{dst}: replaced " + ", ".join(f"{n} {t}" for t, n in report.replaced.items()))
+    click.echo(f"copied {src} -> {dst} in one transaction; rows checked:")
+    for table, n in report.rows.items():
+        click.echo(f"  {table:<14} {n}")
+    if dbcopy.is_postgres(target):
+        click.echo(f"next: set database = \"{dst}\" in monitor.toml, the password as ${{VARIABLE}} "
+                   "from the environment, then start `monitor run` (as many workers as you like)")
+
+
+# ---------------------------------------------------------------- status: workers and leases (issue 15)
+
+
+def _workers_report(store: "Store", cfg: config_mod.Config | None) -> tuple[list[dict], list[dict]]:
+    """Each worker row with its age, whether it is alive (beat within one lease) and how many
+    feeds it holds; the leases held now (expired ones are free for any worker)."""
+    from datetime import datetime, timezone
+
+    lease = cfg.service.lease if cfg else config_mod.Service.model_fields["lease"].default
+    now = datetime.now(timezone.utc)
+    leases = [dict(r, live=(r["until"] or "") >= now.isoformat(timespec="seconds")) for r in store.leases()]
+    held: dict[str, int] = {}
+    for r in leases:
+        if r["live"]:
+            held[r["owner"]] = held.get(r["owner"], 0) + 1
+    workers = []
+    for w in store.workers():
+        age = (now - datetime.fromisoformat(w["seen_at"])).total_seconds()
+        workers.append(dict(w, seen_ago=round(age), alive=age <= lease, leases=held.get(w["id"], 0)))
+    return workers, leases
+
+
+def _print_workers(workers: list[dict], leases: list[dict]) -> None:
+    from . import logs
+
+    live = [w for w in workers if w["alive"]]
+    gone = [w for w in workers if not w["alive"]]
+    click.echo(f"workers: {len(live)} running" + (f", {len(gone)} not seen for over a lease (stopped or dead: "
+                                                   "their feeds and deliveries go to the others)" if gone else ""))
+    for w in live:
+        state = f"problem: {w['problem']}" if w["problem"] else "ok"
+        click.echo(logs.REDACTOR.redact(f"  {w['id']}  host {w['host']}  pid {w['pid']}  last seen {w['seen_ago']}s ago  "
+                                        f"holds {w['leases']} feeds  {state}"))
+    held = [r for r in leases if r["live"]]
+    click.echo(f"leases: {len(held)} feeds being polled now" + (f", {len(leases) - len(held)} expired (free)"
+                                                                  if len(leases) > len(held) else ""))
+    for r in held[:20]:
+        click.echo(f"  {r['url']}  {r['owner']}  until {_short_time(r['until'])}")
+    if len(held) > 20:
+        click.echo(f"  ... {len(held) - 20} more (monitor status --json lists every lease)")

@@ -79,7 +79,8 @@ class Service(Strict):
     connect_timeout: float = Field(default=10, description="Time allowed to connect.")
     max_bytes: int = Field(default=10_000_000, gt=0, description="Largest feed body accepted.")
     max_redirects: int = Field(default=5, ge=0, description="Redirects followed per fetch.")
-    database: str = Field(default="monitor.db", description="SQLite file, relative to the state dir.")
+    database: str = Field(default="monitor.db", description="SQLite file, relative to the state dir, or a postgresql:// URL (password through ${ENV}).")
+    lease: float = Field(default=120, description="PostgreSQL: how long a worker's claim on a feed or a delivery lasts without a heartbeat.")
     workers: int = Field(default=4, ge=1, le=64, description="Feeds fetched at once.")
     parse_processes: int = Field(default_factory=lambda: auto_parse_processes(), ge=0, le=64,
                                  description="Processes parsing feeds (0: parse in the service's own process; \"auto\": 2 on a machine with 2 or more CPUs, else 0).")
@@ -96,7 +97,7 @@ class Service(Strict):
         return auto_parse_processes() if v == "auto" else v
 
     @field_validator(
-        "poll_interval", "jitter", "timeout", "connect_timeout", "max_backoff", "min_interval", mode="before"
+        "poll_interval", "jitter", "timeout", "connect_timeout", "max_backoff", "min_interval", "lease", mode="before"
     )
     @classmethod
     def _duration(cls, v: Any) -> float:
@@ -198,7 +199,11 @@ class Config:
         return [i for i in range(n) if i not in self.left_out]
 
     @property
-    def database(self) -> Path:
+    def database(self) -> Path | str:
+        """The SQLite file (a Path), or the PostgreSQL URL (a str, password included: show
+        `store.redact_url(...)` of it, never the URL itself)."""
+        if is_postgres_url(self.service.database):
+            return self.service.database
         return self.state_dir / self.service.database
 
     def feed(self, url: str) -> Feed | None:
@@ -217,6 +222,10 @@ def config_dir(explicit: str | os.PathLike | None = None) -> Path:
 
 def state_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("MONITOR_STATE") or DEFAULT_STATE_DIR)
+
+
+def is_postgres_url(database: object) -> bool:
+    return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
 def locate_database(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Path:
@@ -278,6 +287,7 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
     extra = [Target(url=u, name=f"MONITOR_NOTIFY_URLS[{hashlib.sha256(u.encode()).hexdigest()[:8]}]")
              for u in env_notify_urls()]
     secrets += [t.url for t in extra]
+    secrets += _database_secrets(service.service.database)
     _check_feeds(service, service_path, problems)
     _check_intervals(service, service_path, problems)
     if problems:
@@ -480,6 +490,17 @@ def _read_toml(path: Path, problems: list[str]) -> dict | None:
     except OSError as exc:
         problems.append(f"{path}: cannot read: {exc.strerror}")
     return None
+
+
+def _database_secrets(database: str) -> list[str]:
+    """A postgresql:// URL's password (and the URL whole), masked like every secret even when
+    written in the file rather than through ${ENV}."""
+    if not is_postgres_url(database):
+        return []
+    from urllib.parse import urlsplit
+
+    password = urlsplit(database).password
+    return [database, password] if password else []
 
 
 def _substitute_env(data: Any, path: Path, problems: list[str], secrets: list[str], loc: str = "",

@@ -593,14 +593,14 @@ class Notifier:
         if not got:
             return DeliverySummary(busy=True)
         try:
-            if self.lock_file is None:
+            if self.lock_file is None and not self.store.shared:  # PostgreSQL: rows are claimed per worker
                 self.lock_file = _lock_file(self.lock_path, wait)
                 if self.lock_file is None:
                     return DeliverySummary(busy=True)
             try:
                 return self._deliver(now or self.clock())
             finally:
-                if not self.unrecorded:  # else kept: no other process may take our claimed rows for orphans
+                if not self.unrecorded and self.lock_file is not None:  # else kept: no other process may take our claimed rows for orphans
                     self.lock_file.close()  # closing drops the flock
                     self.lock_file = None
         finally:

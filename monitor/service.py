@@ -37,7 +37,7 @@ from .config import Config, Feed
 from .errors import ConfigError, MonitorError, StoreError
 from .notify import Notifier
 from .pipeline import Pipeline
-from .store import Store
+from .store import open_store
 
 if TYPE_CHECKING:
     from .web import WebServer
@@ -129,8 +129,11 @@ class Service:
         self.cfg = cfg
         self.web_address, self.web = web, None  # "HOST:PORT" of the dashboard (web.py), off if None
         self.args = (config_arg, state_arg)
-        self.store = Store(cfg.database)
-        self.state_lock = lock_state(cfg)  # one service per store: a second one is refused here
+        self.store = open_store(cfg.database, lease=cfg.service.lease)
+        # one service per SQLite store: a second one is refused here; on PostgreSQL any number of
+        # workers share the store, each feed polled by the one that takes its lease (store_pg.py)
+        self.state_lock = None if self.store.shared else lock_state(cfg)
+        self.store_beat = datetime.min.replace(tzinfo=timezone.utc)  # last Store.beat (PostgreSQL)
         self.pipeline = Pipeline(cfg, self.store)
         self.notifier = Notifier(cfg, self.store)
         # Feed polls run on their own pool of `workers` threads (resized on reload); delivery,
@@ -145,6 +148,7 @@ class Service:
         self.stopped = threading.Event()
         self.config_stamp = _stamp(cfg.config_dir)
         self.heartbeat = datetime.min.replace(tzinfo=timezone.utc)
+        self.started = datetime.max.replace(tzinfo=timezone.utc)  # set by start(): /healthz counts the heartbeat's age from then
         self.heartbeat_error: str | None = None
         self.store_problem: str | None = None  # the last store write's error, until one succeeds
         self.store_lock = threading.Lock()
@@ -153,6 +157,7 @@ class Service:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self.started = datetime.now(timezone.utc)
         web = self._web_server() if self.web_address else None  # binds now: a busy port fails first
         for feed in self.cfg.feeds:
             self._schedule(feed)
@@ -176,6 +181,7 @@ class Service:
         self.start()
         while not self.stopped.wait(1.0):
             self.beat()
+            self.beat_store()
         self.stop()
 
     def beat(self) -> None:
@@ -202,6 +208,18 @@ class Service:
             log.info("heartbeat file written again path=%s", heartbeat_path(self.cfg))
             self.heartbeat_error = None
 
+    def beat_store(self) -> None:
+        """PostgreSQL: this worker's row in `workers` and its leases and delivery claims renewed,
+        three times per lease, so they expire only when it stops beating (dead, or cut off)."""
+        now = datetime.now(timezone.utc)
+        if not self.store.shared or (now - self.store_beat).total_seconds() < max(1.0, self.cfg.service.lease / 3):
+            return
+        self.store_beat = now
+        try:
+            self.store.beat(self.store_problem)
+        except StoreError as exc:
+            self._store_failed(exc)
+
     def stop(self) -> None:
         log.info("service stopping")
         self.scheduler.shutdown(wait=False)
@@ -221,9 +239,13 @@ class Service:
         return WebServer(create_app(self.store, lambda: self.cfg, self.alive), host, port)
 
     def alive(self) -> str | None:
-        """None when healthy, else the reason (for /healthz)."""
+        """None when healthy, else the reason (for /healthz): this process's scheduler, its
+        store connection, and its own heartbeat (each worker answers for itself)."""
         if not self.scheduler.running:
             return "scheduler not running"
+        age = (datetime.now(timezone.utc) - max(self.heartbeat, self.started)).total_seconds()
+        if age > HEARTBEAT_STALE:
+            return f"no heartbeat for {age:.0f}s: this worker's main loop is stuck"
         return self.store_problem or self.store.writable()
 
     def _store_failed(self, exc: StoreError) -> None:
@@ -271,17 +293,33 @@ class Service:
         if feed is None:
             return
         try:
+            if self.store.shared and not self.store.claim_feed(url, self._min_gap(feed)):
+                return  # another worker polls it (or did, less than an interval ago)
             self.pipeline.poll(feed)
         except StoreError as exc:  # full disk, read-only file: the feed is polled again next time
-            self._store_failed(exc)
+            self._store_failed(exc)  # (on PostgreSQL its lease stays ours until then, or expires)
             with self.store_lock:
                 self.unsaved.add(url)
             return
         except Exception:  # a bug, not a feed failure: loud, but the other feeds go on
             log.exception("poll crashed feed=%s (this is a bug; please report it)", url)
+            self._release(url)
             return
+        self._release(url)
         self._store_ok()
         self._deliver()
+
+    def _min_gap(self, feed: Feed) -> float:
+        """How long after a poll's claim the feed is due again for any worker: its interval less
+        the jitter (APScheduler's fires are that far apart at least) and a second of slack."""
+        return max(0.0, self.cfg.interval(feed) - self.cfg.service.jitter - 1.0)
+
+    def _release(self, url: str) -> None:
+        if self.store.shared:
+            try:
+                self.store.release_feed(url)
+            except StoreError as exc:  # the lease expires by itself
+                self._store_failed(exc)
 
     def _deliver(self) -> None:
         try:

@@ -244,8 +244,39 @@ class StaleLedger(Exception):
     """Another process stored events after the poll's novelty was decided: decide again."""
 
 
+def open_store(database: str | Path, read_only: bool = False, lease: float = 120.0) -> "Store":
+    """The store for `database` (config.database): a PostgreSQL URL opens a PostgresStore
+    (monitor/store_pg.py, needs the `postgres` extra), anything else the SQLite file. Both have
+    the same public methods; `read_only` as in `Store.read_only`. `lease`: PostgreSQL only, how
+    long a worker's claims last without a heartbeat (`service.lease`)."""
+    if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+        from .store_pg import PostgresStore
+
+        return PostgresStore(database, read_only=read_only, lease=lease)  # type: ignore[return-value]
+    return Store.read_only(database) if read_only else Store(database)
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit for a log line or a message: its password replaced by ****."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:****@{host}"))
+
+
 class Store:
-    """A SQLite file opened in WAL mode. Thread-safe: one connection behind a lock."""
+    """A SQLite file opened in WAL mode. Thread-safe: one connection behind a lock.
+
+    Several processes on one store (PostgreSQL, store_pg.py) coordinate through it: `shared` is
+    True there, and the service then claims each feed (`claim_feed`) before polling it and beats
+    (`beat`). On SQLite one service holds the file (`<db>.service.lock`), so `claim_feed` always
+    grants, `beat` does nothing, and `workers()` / `leases()` are empty."""
+
+    shared = False  # several `monitor run` processes may share this store (PostgreSQL)
+    worker_id = ""  # this process's id in `workers()` (PostgreSQL)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -352,6 +383,29 @@ class Store:
         except sqlite3.Error as exc:
             return f"store not writable: {exc}"
         return None
+
+    # ------------------------------------------------------------ workers and leases (PostgreSQL; no-ops here)
+
+    def claim_feed(self, url: str, min_gap: float = 0.0) -> bool:
+        """Take the lease on `url` for this worker, if no other worker holds a live one and no
+        poll started less than `min_gap` seconds ago; True if taken (poll it, then
+        `release_feed`). One process per SQLite file: always True."""
+        return True
+
+    def release_feed(self, url: str) -> None:
+        """Give up this worker's lease on `url` (its poll is saved, or failed)."""
+
+    def beat(self, problem: str | None = None) -> None:
+        """This worker is alive (its row in `workers()`, with `problem` or None); its live
+        leases and delivery claims are extended by the lease length."""
+
+    def workers(self) -> list[dict]:
+        """Worker rows, newest heartbeat first: {id, host, pid, started_at, seen_at, problem}."""
+        return []
+
+    def leases(self) -> list[dict]:
+        """Live and expired feed leases: {url, owner, until} (owner = a worker id), by url."""
+        return []
 
     # ------------------------------------------------------------ feeds
 
@@ -791,6 +845,85 @@ class Store:
         """Read-only ad-hoc queries for the dashboard."""
         with self.lock:
             return iter(list(self.db.query(sql, list(args))))
+
+    # ------------------------------------------------------------ moving an installation (issue 15)
+    # `monitor db migrate` and `monitor db copy` (dbcopy.py drives them): the schema's version,
+    # every table's rows in a stable order, and all of them written into another store in ONE
+    # transaction. Every store kind has these methods, with the same names and plain values.
+
+    COPY_TABLES = ("feeds", "items", "matches", "events", "event_sources", "deliveries")
+
+    @classmethod
+    def schema_version_of(cls, path: str | Path) -> int | None:
+        """The schema version of the file at `path` (0: no schema yet), None when there is no
+        file; opens nothing for writing."""
+        path = Path(path)
+        if not path.is_file():
+            return None
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            return conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+
+    def copy_columns(self, table: str) -> list[str]:
+        with self.lock:
+            return [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
+
+    def copy_counts(self) -> dict[str, int]:
+        """Rows per copied table."""
+        with self.lock:
+            return {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in self.COPY_TABLES}
+
+    @contextmanager
+    def copy_snapshot(self) -> Iterator[None]:
+        """Reads inside see one state of the file, even while a service writes to it."""
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.db.conn.rollback()
+
+    def copy_rows(self, table: str, columns: list[str], batch: int = 2000) -> Iterator[list[tuple]]:
+        """`table`'s rows (those `columns`), in batches, in the order they were written (rowid:
+        events keep their order, which the events mark of the novelty check relies on)."""
+        with self.lock:
+            cur = self.db.conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY rowid")
+            while rows := cur.fetchmany(batch):
+                yield rows
+
+    @_writes
+    def copy_in(self, tables: Iterable[tuple[str, list[str], Iterable[list[tuple]]]],
+                expected: dict[str, int], replace: bool = False) -> dict[str, int]:
+        """Write every (table, columns, batches of rows) in ONE transaction, after deleting what
+        the store held when `replace`; the rows per table must then be `expected`, else nothing
+        is written (StoreError). Returns the rows per table."""
+        with self.lock, self._immediate():
+            if replace:
+                for table in reversed(self.COPY_TABLES):
+                    self.db.execute(f"DELETE FROM {table}")
+            for table, columns, batches in tables:
+                sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({_marks(columns)})"
+                for rows in batches:
+                    self.db.conn.executemany(sql, [[_sqlite_value(v) for v in row] for row in rows])
+            got = {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in self.COPY_TABLES}
+            if got != expected:
+                raise StoreError(f"{self.path}: the copy does not add up (expected {expected}, got {got}); "
+                                 "nothing was written")
+            return got
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A value read from another store kind, as this schema stores it (booleans as 0/1, times
+    as ISO text, JSON as text)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return value
 
 
 _INSERT_ITEM = ("INSERT OR IGNORE INTO items (feed_url, item_id, link, title, text, published, authors, "

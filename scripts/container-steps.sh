@@ -40,6 +40,33 @@ assert svc["env_file"] == ".env" and svc["environment"]["MONITOR_WEB"] == "0.0.0
 assert "monitor-state" in yaml.safe_load(text)["volumes"]
 PY
 
+# --- compose.postgres.yaml: parses; its image's extra, commands and variables exist ---
+grep -q '^ARG EXTRAS=""$' Dockerfile || fail "Dockerfile: the EXTRAS build argument (compose.postgres.yaml) is gone"
+python3 - <<'PY' || fail "compose.postgres.yaml: see above"
+import re, sys, tomllib
+text = open("compose.postgres.yaml").read()
+extras = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]
+env = open(".env.example").read()
+missing = [v for v in set(re.findall(r"\$\{(\w+)", text)) if not re.search(rf"^#? ?{v}=", env, re.M)]
+try:
+    import yaml
+except ImportError:  # no YAML library here: check the lines instead
+    yaml = None
+if yaml is not None:
+    c = yaml.safe_load(text)
+    svc = c["services"]
+    assert {"db", "migrate", "worker-1", "worker-2"} <= set(svc), sorted(svc)
+    assert svc["migrate"]["command"] == ["monitor", "db", "migrate"], svc["migrate"]
+    assert svc["worker-1"]["build"]["args"]["EXTRAS"] in extras, extras
+    assert "pg-data" in c["volumes"] and "healthcheck" in svc["db"]
+elif not re.search(r"^\s+EXTRAS: (\w+)", text, re.M) or re.search(r"^\s+EXTRAS: (\w+)", text, re.M).group(1) not in extras:
+    sys.exit("EXTRAS names no extra of pyproject.toml")
+sys.exit(f"variables not in .env.example: {missing}" if missing else 0)
+PY
+pip install --no-cache-dir -q ".[postgres]"   # the Dockerfile's EXTRAS step, as compose.postgres.yaml builds it
+python3 -c "import psycopg, psycopg_pool" || fail "the postgres extra does not bring psycopg and its pool"
+monitor db migrate --help > /dev/null && monitor db copy --help > /dev/null || fail "compose.postgres.yaml's commands are gone"
+
 # --- what the image runs ---
 cp -r config "$root/config"
 cd "$root"

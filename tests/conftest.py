@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))  # tests/pg.py, importable as `pg`
+
 import pytest
 
 DATA = Path(__file__).parent / "data"
@@ -257,3 +259,38 @@ def json_receiver():
     receiver = JsonReceiver()
     yield receiver
     receiver.down()
+
+
+# ---------------------------------------------------------------- PostgreSQL (tests/pg.py)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throw-away PostgreSQL cluster for the session. Without server binaries or psycopg the
+    PG tests are skipped with the reason, except under CI (CI=true), where they fail: CI can
+    never pass without having run them."""
+    import os
+
+    from pg import Cluster, find_bin
+
+    problem = None
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        problem = "psycopg / psycopg-pool not installed (pip install -e '.[test]')"
+    if problem is None and find_bin() is None:
+        problem = "no PostgreSQL server binaries (apt-get install postgresql, or set PG_BIN)"
+    if problem:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"PostgreSQL tests cannot run under CI: {problem}")
+        pytest.skip(f"PostgreSQL tests skipped: {problem}")
+    cluster = Cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """A fresh, empty database on the session's cluster: its postgresql:// URL."""
+    return pg_cluster.create_database()
