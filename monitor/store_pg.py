@@ -217,7 +217,9 @@ class PostgresStore(Store):
             kwargs["options"] = "-c default_transaction_read_only=on"
         pool = ConnectionPool(url, min_size=1, max_size=4, kwargs=kwargs, open=False,
                               check=ConnectionPool.check_connection, name="monitor")
-        self.db = _Db(pool, self.path)  # type: ignore[assignment]
+        # store.py's shared methods run on `self.conn` (sqlite3's execute/executemany) and
+        # `self.db` (sqlite-utils' query/atomic): _Db answers both, in PostgreSQL's dialect
+        self._db = self.conn = _Db(pool, self.path)  # type: ignore[assignment]
         problem = _connect_problem(url, kwargs)  # one plain connection first: a wrong password fails at once
         if problem is None:
             try:
@@ -331,15 +333,20 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------ the poll transaction
 
+    def _immediate(self) -> Any:
+        """store.py's write transaction: PostgreSQL's row locks do what SQLite's BEGIN IMMEDIATE does."""
+        return self.db.atomic()
+
+    def _rows(self, sql: str, args: list[Any]) -> Iterator[dict]:
+        return iter(self.db.query(sql, args))
+
     def save_poll(self, w: PollWrite) -> int:
         """As Store.save_poll; a transaction cut by a dropped connection is run again."""
-        for attempt in range(ATTEMPTS):
-            try:
-                return self._save_poll(w)
-            except _Dropped:
-                if attempt == ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return _again(lambda: self._save_poll(w))
+
+    def save_polls(self, writes: list[PollWrite]) -> None:
+        """As Store.save_polls; a transaction cut by a dropped connection is run again."""
+        _again(lambda: Store.save_polls(self, writes))
 
     def _save_poll(self, w: PollWrite) -> int:
         r = w.result
@@ -512,6 +519,17 @@ class PostgresStore(Store):
                 raise StoreError(f"{self.path}: the copy does not add up (expected {expected}, got {got}); "
                                  "nothing was written")
             return got
+
+
+def _again(step: Any) -> Any:
+    """Run a whole transaction again when a dropped connection cut it (ATTEMPTS in all)."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return step()
+        except _Dropped:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _connect_problem(url: str, kwargs: dict) -> str | None:
