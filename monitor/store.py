@@ -249,8 +249,11 @@ def open_store(database: str | Path, read_only: bool = False, lease: float = 120
     the same public methods; `read_only` as in `Store.read_only`. `lease`: PostgreSQL only, how
     long a worker's claims last without a heartbeat (`service.lease`)."""
     if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
-        from .store_pg import PostgresStore
-
+        try:
+            from .store_pg import PostgresStore
+        except ImportError as exc:
+            raise StoreError(f"{redact_url(database)}: PostgreSQL needs psycopg 3 and psycopg-pool ({exc}). "
+                             "Hint: pip install 'story-monitor[postgres]'") from None
         return PostgresStore(database, read_only=read_only, lease=lease)  # type: ignore[return-value]
     return Store.read_only(database) if read_only else Store(database)
 
