@@ -201,3 +201,24 @@ def test_a_worker_whose_connections_drop_keeps_running_and_loses_nothing(tmp_pat
         assert pg_cluster.password not in ws.text()
     finally:
         store.close()
+
+
+def test_check_and_status_on_postgresql_never_show_the_password(tmp_path, pg_cluster, pg_url, feed_server,
+                                                                 json_receiver):
+    from conftest import monitor_cmd
+
+    a = feed_server.set("/a", rss(RUTTE, FIGURE, title="A"))
+    cdir = pg_config(tmp_path, pg_cluster, pg_url, [a], json_receiver.url())
+    env = {**os.environ, "PGPASSWORD": pg_cluster.password}
+    args = ["--config", str(cdir), "--state", str(tmp_path / "state")]
+    check = monitor_cmd("check", *args, env=env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert len(json_receiver.posts) == 3 and monitor_cmd("check", *args, env=env).returncode == 0
+    assert len(json_receiver.posts) == 3  # a second process on the same database: nothing new
+    status = monitor_cmd("status", *args, env=env)
+    assert status.returncode == 0, status.stderr
+    wrong = monitor_cmd("check", *args, env={**env, "PGPASSWORD": "not-the-password-42"})
+    assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr + wrong.stdout
+    for out in (check, status, wrong):
+        text = out.stdout + out.stderr
+        assert pg_cluster.password not in text and "not-the-password-42" not in text and "Traceback" not in text
