@@ -227,6 +227,8 @@ class Service:
         if self.web is not None:
             self.web.stop()
         self.pipeline.close()
+        with contextlib.suppress(StoreError):  # PostgreSQL: our feeds to the other workers now
+            self.store.retire()
         with contextlib.suppress(OSError):  # `monitor health` then says "not running", not "stuck"
             heartbeat_path(self.cfg).unlink(missing_ok=True)
         if self.state_lock is not None:

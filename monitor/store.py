@@ -379,6 +379,10 @@ class Store:
         """This worker is alive (its row in `workers()`, with `problem` or None); its live
         leases and delivery claims are extended by the lease length."""
 
+    def retire(self) -> None:
+        """This worker stops (a clean shutdown): its leases and its unsent claims are free at
+        once, not after they expire, and its row leaves `workers()`."""
+
     def workers(self) -> list[dict]:
         """Worker rows, newest heartbeat first: {id, host, pid, started_at, seen_at, problem}."""
         return []

@@ -172,6 +172,9 @@ def test_worker_contract(database, store):
         assert [(w["id"], w["problem"]) for w in store.workers()] == [(store.worker_id, "a problem")]
         store.release_feed(FEED)
         assert store.leases() == []
+        assert store.claim_feed("http://127.0.0.1:1/other")
+        store.retire()  # a clean stop: its leases free, its row gone
+        assert store.leases() == [] and store.workers() == []
         assert not other.claim_feed(FEED, min_gap=600)  # polled moments ago: not due
         assert other.claim_feed(FEED, min_gap=0)
     finally:
