@@ -11,6 +11,10 @@ Tables
 A poll's items, matches, events and their pending deliveries are written in ONE transaction
 (`save_poll`), so a crash never leaves an event without its deliveries or an item without its
 match. The schema version lives in `PRAGMA user_version`; `migrate()` brings older files up.
+
+`open_store(database)` is how the rest of the program opens a store: this SQLite `Store`, or for a
+postgresql:// URL the `PostgresStore` of store_pg.py (the one other file with SQL), which has the
+same public methods and lets several `monitor run` workers share one database.
 """
 
 from __future__ import annotations
