@@ -35,6 +35,9 @@ The outbox (`Notifier.deliver_due`)
   duplicate: a process killed after the target accepted a message and before the outcome was
   written (milliseconds; or, for a process that exits or is killed while the store refuses its
   outcomes, as long as that lasted). Nothing is lost: an unsent row stays due across restarts.
+  On PostgreSQL (several workers, store_pg.py) there is no flock: `due_deliveries` hands each row
+  to one worker (FOR UPDATE SKIP LOCKED, a claim renewed by its heartbeat), and a row left
+  `sending` is sent again once its worker's claim has expired (`service.lease` after it died).
 
 Noise control (per target)
   - mode = "digest": rows are held and folded into one message at each multiple of

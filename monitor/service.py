@@ -133,6 +133,9 @@ class Service:
         # one service per SQLite store: a second one is refused here; on PostgreSQL any number of
         # workers share the store, each feed polled by the one that takes its lease (store_pg.py)
         self.state_lock = None if self.store.shared else lock_state(cfg)
+        if self.store.shared:  # the heartbeat file's directory (SQLite's store made it)
+            with contextlib.suppress(OSError):
+                cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.store_beat = datetime.min.replace(tzinfo=timezone.utc)  # last Store.beat (PostgreSQL)
         self.pipeline = Pipeline(cfg, self.store)
         self.notifier = Notifier(cfg, self.store)
@@ -226,6 +229,8 @@ class Service:
         if self.web is not None:
             self.web.stop()
         self.pipeline.close()
+        with contextlib.suppress(StoreError):  # PostgreSQL: our feeds to the other workers now
+            self.store.retire()
         with contextlib.suppress(OSError):  # `monitor health` then says "not running", not "stuck"
             heartbeat_path(self.cfg).unlink(missing_ok=True)
         if self.state_lock is not None:

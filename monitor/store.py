@@ -11,6 +11,10 @@ Tables
 A poll's items, matches, events and their pending deliveries are written in ONE transaction
 (`save_poll`), so a crash never leaves an event without its deliveries or an item without its
 match. The schema version lives in `PRAGMA user_version`; `migrate()` brings older files up.
+
+`open_store(database)` is how the rest of the program opens a store: this SQLite `Store`, or for a
+postgresql:// URL the `PostgresStore` of store_pg.py (the one other file with SQL), which has the
+same public methods and lets several `monitor run` workers share one database.
 """
 
 from __future__ import annotations
@@ -250,8 +254,11 @@ def open_store(database: str | Path, read_only: bool = False, lease: float = 120
     the same public methods; `read_only` as in `Store.read_only`. `lease`: PostgreSQL only, how
     long a worker's claims last without a heartbeat (`service.lease`)."""
     if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
-        from .store_pg import PostgresStore
-
+        try:
+            from .store_pg import PostgresStore
+        except ImportError as exc:
+            raise StoreError(f"{redact_url(database)}: PostgreSQL needs psycopg 3 and psycopg-pool ({exc}). "
+                             "Hint: pip install 'story-monitor[postgres]'") from None
         return PostgresStore(database, read_only=read_only, lease=lease)  # type: ignore[return-value]
     return Store.read_only(database) if read_only else Store(database)
 
@@ -398,6 +405,10 @@ class Store:
     def beat(self, problem: str | None = None) -> None:
         """This worker is alive (its row in `workers()`, with `problem` or None); its live
         leases and delivery claims are extended by the lease length."""
+
+    def retire(self) -> None:
+        """This worker stops (a clean shutdown): its leases and its unsent claims are free at
+        once, not after they expire, and its row leaves `workers()`."""
 
     def workers(self) -> list[dict]:
         """Worker rows, newest heartbeat first: {id, host, pid, started_at, seen_at, problem}."""

@@ -64,6 +64,7 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS seq BIGSERIAL;
 CREATE UNIQUE INDEX IF NOT EXISTS events_seq ON events (seq);
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS claimed_by TEXT;
 ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS claim_until TEXT;
+CREATE INDEX IF NOT EXISTS deliveries_claims ON deliveries (claimed_by) WHERE state IN ('sending', 'pending', 'retrying', 'held');
 CREATE TABLE IF NOT EXISTS leases (
     url TEXT PRIMARY KEY,
     owner TEXT,
@@ -300,11 +301,12 @@ class PostgresStore(Store):
         stamp = now()
         gap = _iso(datetime.now(timezone.utc) - timedelta(seconds=min_gap))
         with self.lock:
-            self.db.execute("INSERT INTO leases (url) VALUES (?) ON CONFLICT DO NOTHING", [url])
             return bool(self.db.execute(
-                "UPDATE leases SET owner = ?, until = ?, claimed_at = ? WHERE url = ? AND (owner = ? OR "
-                "((owner IS NULL OR until < ?) AND (claimed_at IS NULL OR claimed_at <= ?)))",
-                [self.worker_id, self._until(), stamp, url, self.worker_id, stamp, gap]).rowcount)
+                "INSERT INTO leases (url, owner, until, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE "
+                "SET owner = excluded.owner, until = excluded.until, claimed_at = excluded.claimed_at "
+                "WHERE leases.owner = ? OR ((leases.owner IS NULL OR leases.until < ?) "
+                "AND (leases.claimed_at IS NULL OR leases.claimed_at <= ?)) RETURNING url",
+                [url, self.worker_id, self._until(), stamp, self.worker_id, stamp, gap]).rows)
 
     def release_feed(self, url: str) -> None:
         with self.lock:
@@ -319,8 +321,15 @@ class PostgresStore(Store):
                 "ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, problem = excluded.problem",
                 [self.worker_id, socket.gethostname(), os.getpid(), stamp, stamp, problem])
             self.db.execute("UPDATE leases SET until = ? WHERE owner = ?", [until, self.worker_id])
-            self.db.execute("UPDATE deliveries SET claim_until = ? WHERE claimed_by = ? AND claim_until >= ?",
-                            [until, self.worker_id, stamp])
+            self.db.execute("UPDATE deliveries SET claim_until = ? WHERE claimed_by = ? AND claim_until >= ? "
+                            "AND state IN ('sending', 'pending', 'retrying', 'held')", [until, self.worker_id, stamp])
+
+    def retire(self) -> None:
+        with self.lock, self.db.atomic():
+            self.db.execute("UPDATE leases SET owner = NULL, until = NULL WHERE owner = ?", [self.worker_id])
+            self.db.execute("UPDATE deliveries SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = ? "
+                            "AND state IN ('pending', 'retrying', 'held')", [self.worker_id])
+            self.db.execute("DELETE FROM workers WHERE id = ?", [self.worker_id])
 
     def workers(self) -> list[dict]:
         with self.lock:

@@ -172,6 +172,9 @@ def test_worker_contract(database, store):
         assert [(w["id"], w["problem"]) for w in store.workers()] == [(store.worker_id, "a problem")]
         store.release_feed(FEED)
         assert store.leases() == []
+        assert store.claim_feed("http://127.0.0.1:1/other")
+        store.retire()  # a clean stop: its leases free, its row gone
+        assert store.leases() == [] and store.workers() == []
         assert not other.claim_feed(FEED, min_gap=600)  # polled moments ago: not due
         assert other.claim_feed(FEED, min_gap=0)
     finally:
@@ -207,7 +210,8 @@ def test_each_delivery_is_handed_to_one_worker(two):
     got_b = b.due_deliveries(at=iso(1))
     assert len(got_a) == 4 and len(got_b) == 2
     assert not {d["id"] for d in got_a} & {d["id"] for d in got_b}
-    assert b.due_deliveries(at=iso(1)) == [d for d in b.due_deliveries(at=iso(1))]  # its own stay its own
+    assert [d["id"] for d in b.due_deliveries(at=iso(1))] == [d["id"] for d in got_b]  # its own stay its own
+    assert [d["id"] for d in a.due_deliveries(at=iso(1))] == [d["id"] for d in got_a]  # b's are not a's
     assert {d["claimed_by"] for d in got_a} == {a.worker_id}
 
 
