@@ -484,14 +484,14 @@ class Store:
             by_feed.setdefault(item.feed_url, []).append((item, fp))
         for url, pairs in by_feed.items():
             for chunk in _chunks(list({i.id for i, _ in pairs})):
-                ids.update((url, r[0]) for r in self.db.execute(
+                ids.update((url, r[0]) for r in self.conn.execute(
                     f"SELECT item_id FROM items WHERE feed_url = ? AND item_id IN ({_marks(chunk)})", [url, *chunk]))
             for chunk in _chunks(list({fp for _, fp in pairs if fp})):
-                stored_fps.update(((url, r[0]), bool(r[1])) for r in self.db.execute(
+                stored_fps.update(((url, r[0]), bool(r[1])) for r in self.conn.execute(
                     "SELECT fingerprint, MAX(link IS NULL) FROM items WHERE feed_url = ? "
                     f"AND fingerprint IN ({_marks(chunk)}) GROUP BY fingerprint", [url, *chunk]))
         for chunk in _chunks(list({i.link for i in items if i.link})):
-            links.update(r[0] for r in self.db.execute(f"SELECT link FROM items WHERE link IN ({_marks(chunk)})", chunk))
+            links.update(r[0] for r in self.conn.execute(f"SELECT link FROM items WHERE link IN ({_marks(chunk)})", chunk))
         return ids, links, stored_fps
 
     def find_item(self, link: str) -> Item | None:
@@ -588,7 +588,7 @@ class Store:
     def alerts_after(self, mark: int) -> list[Alert]:
         """Events stored after `mark`, oldest first (another process's, since our ledger was built)."""
         with self.lock:
-            return [_alert(r) for r in self.db.query("SELECT * FROM events WHERE rowid > ? ORDER BY rowid", [mark])]
+            return [_alert(r) for r in self._rows("SELECT * FROM events WHERE rowid > ? ORDER BY rowid", [mark])]
 
     def _insert_items(self, rows: list[list[Any]]) -> int:
         """Insert item rows in one executemany; the number actually inserted (not ignored)."""
@@ -690,7 +690,7 @@ class Store:
             args.append(story)
         sql += " ORDER BY created_at, rowid"
         with self.lock:
-            return [_alert(r) for r in self.db.query(sql, args)]
+            return [_alert(r) for r in self._rows(sql, args)]
 
     def events(self, limit: int = 50) -> list[dict]:
         """The newest `limit` events, newest first: by when they were raised (created_at), then,
