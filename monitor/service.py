@@ -7,7 +7,8 @@
 - A config watcher reloads `config/` when a file changes: a valid edit is adopted without a
   restart (jobs added/removed/rescheduled); an invalid one is logged with the same messages as
   `monitor validate` and the service keeps the last good config.
-- A daily job prunes old non-relevant items (service.retention_days).
+- A daily job prunes old non-relevant items (service.retention_days), and the rows of workers
+  not seen for WORKER_MEMORY (a killed worker never retires its own).
 - Feed polls run on their own pool of `service.workers` threads, so a slow feed never delays
   delivery or the config watcher; a reload that changes `workers` swaps in a new pool.
 - SIGTERM/SIGINT stop the scheduler without waiting for fetches in flight; a fetch cut short
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = 10.0
+WORKER_MEMORY = timedelta(days=1)  # how long `monitor status` lists a worker that stopped beating
 CONFIG_CHECK_EVERY = 5.0
 HEARTBEAT_EVERY = 10.0
 HEARTBEAT_STALE = 120.0
@@ -338,10 +340,13 @@ class Service:
         cutoff = datetime.now(timezone.utc) - timedelta(days=self.cfg.service.retention_days)
         try:
             n = self.store.prune(cutoff.isoformat(timespec="seconds"))
+            # a killed worker never retires: its row goes once unseen for a day (`monitor status`
+            # shows it as stopped or dead until then)
+            w = self.store.forget_workers((datetime.now(timezone.utc) - WORKER_MEMORY).isoformat(timespec="seconds"))
         except StoreError as exc:
             self._store_failed(exc)
             return
-        log.info("store pruned items=%d older_than=%s", n, cutoff.date())
+        log.info("store pruned items=%d older_than=%s workers=%d", n, cutoff.date(), w)
 
     def _watch_config(self) -> None:
         stamp = _stamp(self.cfg.config_dir)

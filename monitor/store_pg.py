@@ -340,6 +340,10 @@ class PostgresStore(Store):
         with self.lock:
             return self.db.query("SELECT url, owner, until FROM leases WHERE owner IS NOT NULL ORDER BY url")
 
+    def forget_workers(self, seen_before: str) -> int:
+        with self.lock:
+            return self.db.execute("DELETE FROM workers WHERE seen_at < ?", [seen_before]).rowcount
+
     # ------------------------------------------------------------ the poll transaction
 
     def _immediate(self) -> Any:

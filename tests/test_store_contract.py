@@ -203,6 +203,18 @@ def test_expired_lease_is_taken_over(pg_url):
         alive.close()
 
 
+def test_workers_unseen_for_long_are_forgotten(two):
+    """A killed worker never retires: the daily prune drops its row, and only rows unseen since
+    the cutoff (a live worker's next beat would bring its row back anyway)."""
+    a, b = two
+    a.beat()
+    b.beat()
+    assert a.forget_workers(iso(-3600)) == 0 and len(a.workers()) == 2
+    assert a.forget_workers(iso(3600)) == 2 and a.workers() == []
+    b.beat()
+    assert [w["id"] for w in a.workers()] == [b.worker_id]
+
+
 def test_each_delivery_is_handed_to_one_worker(two):
     a, b = two
     write(a, [item(1)], alerts=[alert("k1", item(1))], deliveries=[("k1", f"t{n}") for n in range(6)])

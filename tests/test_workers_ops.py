@@ -4,6 +4,7 @@ store connection, its own heartbeat); `monitor status` lists the workers and the
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 
@@ -145,3 +146,23 @@ def test_status_on_sqlite_shows_no_workers(tmp_path, feed_server):
     res = monitor_cmd("status", *args)
     assert res.returncode == 0 and "workers:" not in res.stdout and "leases:" not in res.stdout
     assert "service: not running" in res.stdout
+
+
+def test_the_daily_prune_forgets_a_killed_worker_after_a_day(tmp_path, pg_url, monkeypatch):
+    from monitor.store_pg import PostgresStore
+
+    args = _pg_config(tmp_path, pg_url, monkeypatch)
+    killed, lately = PostgresStore(pg_url), PostgresStore(pg_url)
+    service = Service(config.load(Path(args[1]), Path(args[3])))
+    try:
+        for store, hours in ((killed, 25), (lately, 2)):  # SIGKILLed: never retired, its row stays
+            store.beat()
+            stamp = (datetime.now(timezone.utc) - timedelta(hours=hours)).isoformat(timespec="seconds")
+            store.db.execute("UPDATE workers SET seen_at = ? WHERE id = ?", [stamp, store.worker_id])
+        service.store.beat()
+        service._prune()
+        assert {w["id"] for w in service.store.workers()} == {lately.worker_id, service.store.worker_id}
+    finally:
+        killed.close()
+        lately.close()
+        service.pipeline.close()
