@@ -211,7 +211,12 @@ def status(config_dir: str | None, state_dir: str | None, verbose: int, as_json:
     from . import logs
 
     cfg, problems = _config_for_reading(config_dir, state_dir)
-    store = open_store_readonly(cfg.database if cfg else config_mod.locate_database(config_dir, state_dir))
+    try:
+        store = open_store_readonly(cfg.database if cfg else config_mod.locate_database(config_dir, state_dir))
+    except click.ClickException:
+        for line in problems:  # what is wrong with the config, then why there is nothing to show
+            click.echo(logs.REDACTOR.redact(f"config: {line}"), err=True)
+        raise
     feeds = _feed_report(store, cfg)
     stories = [s.id for s in cfg.stories] if cfg else sorted(store.story_counts())
     data = {"feeds": feeds, "stories": store.story_counts(), "counts": store.counts(),

@@ -228,9 +228,10 @@ def is_postgres_url(database: object) -> bool:
     return isinstance(database, str) and database.startswith(("postgresql://", "postgres://"))
 
 
-def locate_database(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Path:
-    """The store's path even when the config does not load (`monitor status` on a broken
-    config): [service] database from monitor.toml if that much can be read, else the default."""
+def locate_database(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Path | str:
+    """The store even when the config does not load (`monitor status` on a broken config):
+    [service] database from monitor.toml if that much can be read, else the default. A
+    postgresql:// URL comes back as a URL, its ${VARIABLES} replaced by those that are set."""
     name = Service.model_fields["database"].default
     try:
         with (config_dir(config) / SERVICE_FILE).open("rb") as f:
@@ -238,6 +239,8 @@ def locate_database(config: str | os.PathLike | None = None, state: str | os.Pat
         name = value if isinstance(value, str) and value else name
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         pass
+    if is_postgres_url(name):
+        return _ENV_REF.sub(lambda m: os.environ.get(m.group(1)) or m.group(0), name)
     return state_dir(state) / name
 
 
@@ -248,7 +251,8 @@ def set_secrets(config: str | os.PathLike | None = None) -> list[str]:
         text = (config_dir(config) / SERVICE_FILE).read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
-    return [os.environ[n] for n in set(_ENV_REF.findall(text)) if os.environ.get(n)] + env_notify_urls()
+    database = _database_secrets(str(locate_database(config)))  # a password written in the URL itself
+    return [os.environ[n] for n in set(_ENV_REF.findall(text)) if os.environ.get(n)] + env_notify_urls() + database
 
 
 def env_notify_urls() -> list[str]:
@@ -604,7 +608,8 @@ def _explain(err: dict) -> str:
         "bool_parsing": "Hint: write true or false",
         "string_pattern_mismatch": "Hint: use lower-case letters, digits and _",
     }.get(kind, "")
-    return f"{msg}, got {shown}" + (f". {hint}" if hint else "")
+    said = msg if shown in msg else f"{msg}, got {shown}"  # our own checks name the value already
+    return said + (f". {hint}" if hint else "")
 
 
 def _check_feeds(service: ServiceFile, path: Path, problems: list[str]) -> None:

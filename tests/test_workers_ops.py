@@ -3,6 +3,7 @@ store connection, its own heartbeat); `monitor status` lists the workers and the
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -166,3 +167,29 @@ def test_the_daily_prune_forgets_a_killed_worker_after_a_day(tmp_path, pg_url, m
         killed.close()
         lately.close()
         service.pipeline.close()
+
+
+def test_status_on_a_broken_config_still_reads_the_postgresql_store(tmp_path, pg_url, monkeypatch):
+    """The config does not load (a bad duration): status says so and still shows the store the
+    file names, its ${PASSWORD} from the environment; never the password, never a path made of the URL."""
+    from conftest import monitor_cmd
+    from monitor.store_pg import PostgresStore
+
+    args = _pg_config(tmp_path, pg_url, monkeypatch)
+    cfile = Path(args[1]) / "monitor.toml"
+    cfile.write_text(re.sub(r'poll_interval = "[^"]*"', 'poll_interval = "often"', cfile.read_text()))
+    store = PostgresStore(pg_url)
+    try:
+        store.sync_feeds([("http://127.0.0.1:9/a", "Feed A")])
+        res = monitor_cmd("status", *args)
+        assert res.returncode == 0, res.stderr
+        assert "service.poll_interval: expected a duration" in res.stderr and "showing every feed the store knows" in res.stderr
+        assert "http://127.0.0.1:9/a" in res.stdout
+        monkeypatch.delenv("TEST_PG_PASSWORD")  # now the store cannot be reached: both reasons are given
+        res = monitor_cmd("status", *args)
+        assert res.returncode != 0
+        assert "service.poll_interval: expected a duration" in res.stderr and "cannot read the store" in res.stderr
+        assert "state/postgresql" not in res.stderr
+        assert monkeypatch_password(pg_url) not in res.stdout + res.stderr
+    finally:
+        store.close()
