@@ -1050,10 +1050,10 @@ def db_copy(source: str, target: str, force: bool) -> None:
 def _workers_report(store: "Store", cfg: config_mod.Config | None) -> tuple[list[dict], list[dict]]:
     """Each worker row with its age, whether it is alive (beat within one lease) and how many
     feeds it holds; the leases held now (expired ones are free for any worker)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     lease = cfg.service.lease if cfg else config_mod.Service.model_fields["lease"].default
-    now = datetime.now(timezone.utc)
+    now = store.clock()  # PostgreSQL's: the clock the workers stamp their beats and leases with
     leases = [dict(r, live=(r["until"] or "") >= now.isoformat(timespec="seconds")) for r in store.leases()]
     held: dict[str, int] = {}
     for r in leases:

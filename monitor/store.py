@@ -418,6 +418,10 @@ class Store:
         """Live and expired feed leases: {url, owner, until} (owner = a worker id), by url."""
         return []
 
+    def clock(self) -> datetime:
+        """Now, by the clock leases and heartbeats are stamped with (PostgreSQL: the server's)."""
+        return datetime.now(timezone.utc)
+
     def forget_workers(self, seen_before: str) -> int:
         """Drop the rows of workers last seen before `seen_before` (killed ones never retire);
         the number dropped. Their leases expired long ago: the feeds are the others' already."""

@@ -14,7 +14,8 @@ Several workers, no coordinator of our own:
     only when no other worker holds a live one and its last claim is `min_gap` seconds old (the
     service passes about one poll interval), so each due feed is polled by one worker per
     interval. A live worker's `beat` extends its leases; a dead worker's expire after `lease`
-    seconds and the next worker whose job fires takes the feed over.
+    seconds and the next worker whose job fires takes the feed over. Leases, claims and beats
+    are stamped by the server's clock (`sync_clock`), not each host's.
   - Novelty is judged against the stored events: a poll that raises alerts takes a transaction
     advisory lock (writers of events one at a time, like SQLite's BEGIN IMMEDIATE) and raises
     StaleLedger when another worker stored events since the poll's `events_mark`, so the pipeline
@@ -52,7 +53,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from .errors import StoreError
-from .store import _INSERT_ITEM, _SCHEMA, PollWrite, StaleLedger, Store, _alert, _iso, fingerprint, now, redact_url
+from .store import _INSERT_ITEM, _SCHEMA, PollWrite, StaleLedger, Store, _alert, _iso, fingerprint, redact_url
 
 SCHEMA_VERSION = 1
 EVENTS_LOCK = 0x5_70_12  # pg_advisory_xact_lock key: one writer of events at a time
@@ -213,6 +214,7 @@ class PostgresStore(Store):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.read_only_mode = read_only
         self.lock = threading.RLock()
+        self.skew = timedelta(0)  # the database server's clock minus ours (`sync_clock`)
         kwargs: dict[str, Any] = {"connect_timeout": 10}
         if read_only:
             kwargs["options"] = "-c default_transaction_read_only=on"
@@ -231,6 +233,7 @@ class PostgresStore(Store):
             pool.close()
             raise StoreError(f"{self.path}: cannot open the store: {problem}. Hint: check the URL, that "
                              "PostgreSQL is up, and the variable that holds the password") from None
+        self.sync_clock()
         if read_only:
             version = self._version()
             if version != SCHEMA_VERSION:
@@ -292,14 +295,34 @@ class PostgresStore(Store):
 
     # ------------------------------------------------------------ workers and leases
 
+    def sync_clock(self) -> None:
+        """Leases, claims and heartbeats are stamped with the database server's clock (ours plus
+        the skew measured here, at open and at every beat), so workers on hosts whose clocks
+        disagree still agree on when a lease expires: a worker whose clock runs minutes fast would
+        otherwise take live leases over (a feed polled twice, a delivery sent twice)."""
+        before = self._local()
+        with self.lock:
+            server = self.db.execute("SELECT clock_timestamp()").rows[0][0]
+        after = self._local()
+        self.skew = server - (before + (after - before) / 2)
+
+    def clock(self) -> datetime:
+        return self._local() + self.skew
+
+    def _local(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def _now(self) -> str:
+        return _iso(self.clock())  # type: ignore[return-value]
+
     def _until(self) -> str:
-        return _iso(datetime.now(timezone.utc) + timedelta(seconds=self.lease))  # type: ignore[return-value]
+        return _iso(self.clock() + timedelta(seconds=self.lease))  # type: ignore[return-value]
 
     def claim_feed(self, url: str, min_gap: float = 0.0) -> bool:
         """See Store.claim_feed: one statement, so two workers cannot both take the lease. Free
         means: no lease, an expired one, or our own (a poll whose save failed, polled again)."""
-        stamp = now()
-        gap = _iso(datetime.now(timezone.utc) - timedelta(seconds=min_gap))
+        stamp = self._now()
+        gap = _iso(self.clock() - timedelta(seconds=min_gap))
         with self.lock:
             return bool(self.db.execute(
                 "INSERT INTO leases (url, owner, until, claimed_at) VALUES (?, ?, ?, ?) ON CONFLICT (url) DO UPDATE "
@@ -314,7 +337,8 @@ class PostgresStore(Store):
                             [url, self.worker_id])
 
     def beat(self, problem: str | None = None) -> None:
-        stamp, until = now(), self._until()
+        self.sync_clock()
+        stamp, until = self._now(), self._until()
         with self.lock, self.db.atomic():
             self.db.execute(
                 "INSERT INTO workers (id, host, pid, started_at, seen_at, problem) VALUES (?,?,?,?,?,?) "
@@ -363,7 +387,7 @@ class PostgresStore(Store):
 
     def _save_poll(self, w: PollWrite) -> int:
         r = w.result
-        stamp = now()
+        stamp = self._now()
         need = set(w.matches) | {a.item_id for a in w.alerts if a.item_id} | {i.id for _, i in w.repeats}
         with self.lock, self.db.atomic():
             if w.alerts:  # novelty is decided against every stored event: one writer of events at a time
@@ -430,7 +454,7 @@ class PostgresStore(Store):
 
     def due_deliveries(self, at: str | None = None, limit: int = 500) -> list[dict]:
         """The due rows no other worker holds, claimed for this one (claimed_by, claim_until)."""
-        stamp = now()
+        stamp = self._now()
         with self.lock:
             rows = self.db.query(
                 "UPDATE deliveries SET claimed_by = ?, claim_until = ? WHERE id IN (SELECT id FROM deliveries "
@@ -443,7 +467,7 @@ class PostgresStore(Store):
     def release_claims(self, keep: list[int], at: str) -> int:
         """Rows left `sending` by a worker whose claim expired (it died), or by this one and not
         in `keep` (a pass of ours that stopped): due again at `at`."""
-        stamp = now()
+        stamp = self._now()
         with self.lock:
             return self.db.execute(
                 "UPDATE deliveries SET state = 'retrying', next_attempt = ?, last_error = ?, claimed_by = NULL "

@@ -203,6 +203,22 @@ def test_expired_lease_is_taken_over(pg_url):
         alive.close()
 
 
+def test_a_worker_whose_clock_runs_fast_takes_no_live_lease_or_claim(two):
+    """Leases and claims are stamped by the server's clock: a host ten minutes fast does not see
+    another worker's live lease (60 s) as expired, nor its delivery claim."""
+    a, fast = two
+    fast._local = lambda: datetime.now(timezone.utc) + timedelta(minutes=10)
+    fast.beat()  # measures the skew, as every heartbeat does
+    assert abs(fast.clock() - a.clock()) < timedelta(seconds=5)
+    assert a.claim_feed(FEED)
+    assert not fast.claim_feed(FEED, min_gap=0)
+    write(a, [item(1)], alerts=[alert("k1", item(1))], deliveries=[("k1", "t")])
+    assert len(a.due_deliveries(at=iso(1))) == 1
+    assert fast.due_deliveries(at=iso(1)) == []
+    assert [w["id"] for w in fast.workers()] == [fast.worker_id]  # its beat: now by the server, not +10 min
+    assert datetime.fromisoformat(fast.workers()[0]["seen_at"]) < datetime.now(timezone.utc) + timedelta(minutes=1)
+
+
 def test_workers_unseen_for_long_are_forgotten(two):
     """A killed worker never retires: the daily prune drops its row, and only rows unseen since
     the cutoff (a live worker's next beat would bring its row back anyway)."""
