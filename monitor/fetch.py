@@ -11,6 +11,10 @@
 - Size: at most `max_bytes` of *decoded* body. The body is read raw (auto_decompress=False) and
   inflated here, at most `max_bytes` at a time (zlib `max_length`): a 2 KB gzip-of-gzip
   ("Content-Encoding: gzip, gzip") expands to 1 GB in one call of an ordinary decoder.
+- Memory: at most LARGE_AT_ONCE bodies of LARGE_BODY bytes or more are held at once, however
+  many feeds are fetched together: a read that grows past LARGE_BODY waits for a slot (the wait
+  counts against its deadline), and the slot is free again when the FetchResult holding the body
+  is gone (parsed and dropped), or at once when the read fails.
 - Redirects: followed here, at most `max_redirects`, never reading a redirect's body; a loop is
   named as such; only http(s) targets are followed. A chain made only of 301/308 is a permanent
   move and is reported as `final_url` so the caller can remember the new address.
@@ -33,6 +37,7 @@ import ssl
 import threading
 import time
 import urllib.request
+import weakref
 import zlib
 from datetime import datetime, timezone
 
@@ -42,13 +47,14 @@ from yarl import URL
 
 from . import __version__
 from .errors import FeedError
-from .models import FetchResult
+from .models import LARGE_BODY, FetchResult
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"story-monitor/{__version__} (+https://github.com/story-monitor/story-monitor)"
 ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
 HEADER_LIMIT = 65_536  # bytes in one response header line
+LARGE_AT_ONCE = 2  # large bodies held at once (one parsing while the next is read: workers.py parses one at a time)
 
 
 class Fetcher:
@@ -70,6 +76,12 @@ class Fetcher:
         self.thread = threading.Thread(target=self.loop.run_forever, name="fetch-loop", daemon=True)
         self.thread.start()
         self.session = self._call(self._make_session(user_agent, max_connections))
+        self.large_slots = self._call(self._semaphore(LARGE_AT_ONCE))
+        self.large_held = self.large_peak = 0  # large bodies held now, and the most held at once
+
+    @staticmethod
+    async def _semaphore(n: int) -> asyncio.Semaphore:
+        return asyncio.Semaphore(n)  # made on the loop that uses it
 
     async def _make_session(self, user_agent: str, max_connections: int) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
@@ -161,9 +173,12 @@ class Fetcher:
                     return FetchResult(url, 304, None, dict(resp.headers), etag, last_modified, moved,
                                        time.monotonic() - start)
                 _check_status(url, resp)
-                body = await self._read(url, resp)
-                return FetchResult(url, resp.status, body, dict(resp.headers), resp.headers.get("etag"),
-                                   resp.headers.get("last-modified"), moved, time.monotonic() - start)
+                body, large = await self._read(url, resp)
+                result = FetchResult(url, resp.status, body, dict(resp.headers), resp.headers.get("etag"),
+                                     resp.headers.get("last-modified"), moved, time.monotonic() - start)
+                if large:  # the slot goes with the body: free when nothing holds this result any more
+                    weakref.finalize(result, self._free_large_soon)
+                return result
             finally:
                 resp.release()  # back to the pool when the body was read; closed when it was not
 
@@ -181,20 +196,49 @@ class Fetcher:
             raise FeedError(url, f"too many redirects (over {self.max_redirects}): {chain[:500]}. Hint: use the address it ends up at", reason="redirects")
         return target
 
-    async def _read(self, url: str, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read(self, url: str, resp: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+        """The decoded body, and whether it holds a large-body slot (to be freed with the body)."""
         declared = resp.headers.get("content-length", "").strip()
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FeedError(url, f"response of {int(declared):,} bytes is over the {self.max_bytes:,}-byte cap. Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
         decoder = _Decoder(url, resp.headers.get("content-encoding", ""), self.max_bytes)
         chunks: list[bytes] = []
-        raw = 0
-        async for chunk in resp.content.iter_any():  # raw: inflated below, never more than the cap
-            raw += len(chunk)
-            if raw > self.max_bytes:
-                raise FeedError(url, f"body over the {self.max_bytes:,}-byte cap. Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
-            chunks.append(decoder.decode(chunk))
-        chunks.append(decoder.flush())
-        return b"".join(chunks)
+        raw = size = 0
+        large = False
+        try:
+            async for chunk in resp.content.iter_any():  # raw: inflated below, never more than the cap
+                raw += len(chunk)
+                if raw > self.max_bytes:
+                    raise FeedError(url, f"body over the {self.max_bytes:,}-byte cap. Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
+                chunks.append(decoder.decode(chunk))
+                size += len(chunks[-1])
+                if size >= LARGE_BODY and not large:
+                    large = await self._take_large()
+            chunks.append(decoder.flush())
+            if len(chunks[-1]) + size >= LARGE_BODY and not large:
+                large = await self._take_large()
+            return b"".join(chunks), large
+        except BaseException:  # failed, cut short or cancelled: the slot is free at once
+            if large:
+                self._free_large()
+            raise
+
+    async def _take_large(self) -> bool:
+        await self.large_slots.acquire()
+        self.large_held += 1
+        self.large_peak = max(self.large_peak, self.large_held)
+        return True
+
+    def _free_large(self) -> None:  # on the loop
+        self.large_held -= 1
+        self.large_slots.release()
+
+    def _free_large_soon(self) -> None:
+        """From whichever thread drops the last reference to a large FetchResult."""
+        try:
+            self.loop.call_soon_threadsafe(self._free_large)
+        except RuntimeError:  # the loop is closed: nothing waits for the slot any more
+            pass
 
 
 _REDIRECTS = (301, 302, 303, 307, 308)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+LARGE_BODY = 1_000_000  # bytes: a body this large is read and parsed only a few at a time (fetch, pipeline)
+
 
 @dataclass(frozen=True)
 class FetchResult:

@@ -30,9 +30,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import SpawnContext, SpawnProcess
 
 from . import parse as parse_mod
+from .models import LARGE_BODY
 
 PARENT_CHECK = 0.5  # seconds between two checks that the parent is alive
-LARGE = 1_000_000  # bytes: a body this large is parsed alone (pipeline) and trimmed after
+LARGE = LARGE_BODY  # bytes: a body this large is parsed alone (pipeline) and trimmed after
 
 
 def process_pool(processes: int, memory: int | None = None) -> ProcessPoolExecutor:

@@ -308,3 +308,31 @@ def test_tls_roots_are_loaded_only_for_https(tmp_path, feed_server):
         assert fetcher._tls is not None and fetcher._tls.cert_store_stats()["x509_ca"] > 100  # certifi's roots
     finally:
         fetcher.close()
+
+
+def test_at_most_two_large_bodies_are_held_at_once_and_every_slot_comes_back(tmp_path, feed_server):
+    """Six feeds of 1.5 MB polled together (window 6): however many arrive at once, at most two
+    large bodies are held (fetch.LARGE_AT_ONCE), each until it is parsed and dropped; bodies over
+    the cap free their slot at once; afterwards no slot is held and a large feed still fetches."""
+    from conftest import wait_for
+
+    big = "Officials said the talks would resume. " * 40_000  # ~1.6 MB
+    urls = [feed_server.set(f"/big{i}", rss((f"b{i}", f"Big {i}", big))) for i in range(6)]
+    urls += [feed_server.set(f"/huge{i}", rss((f"h{i}", "Huge", big * 3))) for i in range(2)]  # over max_bytes
+    cdir = make_config(tmp_path, urls)
+    text = (cdir / "monitor.toml").read_text()
+    (cdir / "monitor.toml").write_text(text.replace("[service]\n", "[service]\nmax_bytes = 3000000\n", 1))
+    cfg = config.load(cdir, tmp_path / "state")
+    store = Store(cfg.database)
+    pipe = Pipeline(cfg, store, parse_processes=1)
+    try:
+        got = pipe.poll_many(list(cfg.feeds), window=8)
+        assert [s.status for s in got] == ["ok"] * 6 + ["error"] * 2
+        assert [s.new_items for s in got[:6]] == [1] * 6
+        assert pipe.fetcher.large_peak == 2
+        wait_for(lambda: pipe.fetcher.large_held == 0, what="every large-body slot to come back")
+        feed_server.set("/big0", rss(("b0-2", "Big again", big)))
+        assert pipe.poll(cfg.feeds[0]).new_items == 1
+        wait_for(lambda: pipe.fetcher.large_held == 0, what="the slot of a single poll to come back")
+    finally:
+        pipe.close()
