@@ -13,8 +13,9 @@
   ("Content-Encoding: gzip, gzip") expands to 1 GB in one call of an ordinary decoder.
 - Memory: at most LARGE_AT_ONCE bodies of LARGE_BODY bytes or more are held at once, however
   many feeds are fetched together: a read that grows past LARGE_BODY waits for a slot (the wait
-  counts against its deadline), and the slot is free again when the FetchResult holding the body
-  is gone (parsed and dropped), or at once when the read fails.
+  counts against its deadline; after half of it the read goes on without one, and says so), and
+  the slot is free again when the FetchResult holding the body is gone (parsed and dropped), or
+  at once when the read fails.
 - Redirects: followed here, at most `max_redirects`, never reading a redirect's body; a loop is
   named as such; only http(s) targets are followed. A chain made only of 301/308 is a permanent
   move and is reported as `final_url` so the caller can remember the new address.
@@ -204,7 +205,7 @@ class Fetcher:
         decoder = _Decoder(url, resp.headers.get("content-encoding", ""), self.max_bytes)
         chunks: list[bytes] = []
         raw = size = 0
-        large = False
+        large = asked = False  # asked: for a slot once, whether it came or not
         try:
             async for chunk in resp.content.iter_any():  # raw: inflated below, never more than the cap
                 raw += len(chunk)
@@ -212,19 +213,26 @@ class Fetcher:
                     raise FeedError(url, f"body over the {self.max_bytes:,}-byte cap. Hint: raise service.max_bytes if this feed is really that large", reason="too_large")
                 chunks.append(decoder.decode(chunk))
                 size += len(chunks[-1])
-                if size >= LARGE_BODY and not large:
-                    large = await self._take_large()
+                if size >= LARGE_BODY and not asked:
+                    large, asked = await self._take_large(url), True
             chunks.append(decoder.flush())
-            if len(chunks[-1]) + size >= LARGE_BODY and not large:
-                large = await self._take_large()
+            if len(chunks[-1]) + size >= LARGE_BODY and not asked:
+                large = await self._take_large(url)
             return b"".join(chunks), large
         except BaseException:  # failed, cut short or cancelled: the slot is free at once
             if large:
                 self._free_large()
             raise
 
-    async def _take_large(self) -> bool:
-        await self.large_slots.acquire()
+    async def _take_large(self, url: str) -> bool:
+        """A large-body slot (True), or, after half the deadline without one, none (False): the
+        read goes on, so slots held too long (a body kept by mistake) slow fetches, never stop them."""
+        try:
+            await asyncio.wait_for(self.large_slots.acquire(), self.timeout / 2)
+        except asyncio.TimeoutError:
+            log.warning("large body read without a slot feed=%s held=%d waited=%.0fs: the other large bodies "
+                        "were still being parsed", url, self.large_held, self.timeout / 2)
+            return False
         self.large_held += 1
         self.large_peak = max(self.large_peak, self.large_held)
         return True

@@ -336,3 +336,27 @@ def test_at_most_two_large_bodies_are_held_at_once_and_every_slot_comes_back(tmp
         wait_for(lambda: pipe.fetcher.large_held == 0, what="the slot of a single poll to come back")
     finally:
         pipe.close()
+
+
+def test_a_large_read_goes_on_without_a_slot_when_none_comes_back(tmp_path, feed_server, caplog):
+    """Slots held too long (as if two bodies were kept by mistake) slow a large fetch by half its
+    deadline, never stop it: it proceeds without a slot and says so."""
+    import asyncio
+    import logging
+    import time
+
+    from monitor.fetch import Fetcher
+
+    url = feed_server.set("/big", rss(("b", "Big", "Officials said the talks would resume. " * 40_000)))
+    fetcher = Fetcher(timeout=2)
+    try:
+        for _ in range(2):
+            asyncio.run_coroutine_threadsafe(fetcher.large_slots.acquire(), fetcher.loop).result(5)
+        start = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="monitor.fetch"):
+            result = fetcher.fetch(url)
+        assert result.status == 200 and len(result.body) > 1_000_000
+        assert 0.9 < time.monotonic() - start < 2  # waited half its deadline, then read on
+        assert "large body read without a slot" in caplog.text and url in caplog.text
+    finally:
+        fetcher.close()
