@@ -51,10 +51,11 @@ def _with_group_options(config_dir: str | None, state_dir: str | None, verbose: 
     return pick("config_dir", config_dir), pick("state_dir", state_dir), verbose + (top.get("verbose") or 0)
 
 
-def load_config(config_dir: str | None, state_dir: str | None) -> config_mod.Config:
-    """Load config (files, environment, notification targets) or exit 2, one line per problem."""
+def load_config(config_dir: str | None, state_dir: str | None, stories_only: bool = False) -> config_mod.Config:
+    """Load config (files, environment, notification targets) or exit 2, one line per problem.
+    `stories_only`: a config dir without monitor.toml will do (commands that read only stories)."""
     try:
-        cfg = config_mod.load(config_dir, state_dir)
+        cfg = config_mod.load(config_dir, state_dir, stories_only=stories_only)
         if cfg.notify.targets:  # only Apprise can check them: imported only then (~0.1 s of start-up)
             from .notify import check_targets
 
@@ -787,7 +788,7 @@ def explain(config_dir: str | None, state_dir: str | None, verbose: int, link: s
     """
     from .match import match
 
-    cfg = load_config(config_dir, state_dir)
+    cfg = load_config(config_dir, state_dir, stories_only=True)  # a story file's dir alone will do
     stories = _stories(cfg, story_id)
     item = _explain_item(cfg, link, text, title)
     click.echo(f"item: {item.title or '(no title)'}" + (f"  <{item.link}>" if item.link else ""))
@@ -931,7 +932,7 @@ def backtest(config_dir: str | None, state_dir: str | None, verbose: int, items_
 
     from . import backtest as bt
 
-    cfg = load_config(config_dir, state_dir)
+    cfg = load_config(config_dir, state_dir, stories_only=True)  # a story file's dir alone will do
     stories = _stories(cfg, story_id)
     try:
         items = bt.read_items(items_path)

@@ -264,8 +264,10 @@ def env_notify_urls() -> list[str]:
 # ---------------------------------------------------------------- loading
 
 
-def load(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None) -> Config:
-    """Read every config file; raise ConfigError listing every problem."""
+def load(config: str | os.PathLike | None = None, state: str | os.PathLike | None = None,
+         stories_only: bool = False) -> Config:
+    """Read every config file; raise ConfigError listing every problem. `stories_only`: a
+    missing monitor.toml is no problem (backtest and explain need only stories/)."""
     cdir, sdir = config_dir(config), state_dir(state)
     problems: list[str] = []
     secrets: list[str] = []
@@ -282,7 +284,7 @@ def load(config: str | os.PathLike | None = None, state: str | os.PathLike | Non
             data = _substitute_env(data, service_path, problems, secrets, tolerate=set(unset))
             service = _validate_partly(ServiceFile, data, service_path, problems) or service
             service = _drop_unset_targets(service, unset)
-    else:
+    elif not stories_only:
         problems.append(f"{service_path}: file not found. Hint: copy config/monitor.toml from the project")
     warnings: list[str] = []
     stories = load_stories(cdir / STORIES_DIR, problems, warnings)

@@ -87,6 +87,23 @@ def test_summary_and_labels() -> None:
     assert "labelled relevant, not matched:\n  Zelensky warns of North Korea threat to Ukraine" in result.output
 
 
+def test_a_dir_holding_only_stories_will_do_for_backtest_and_explain(tmp_path: Path) -> None:
+    """Measuring a story needs no monitor.toml (no feeds, no targets); validate still asks for it."""
+    import shutil
+
+    shutil.copytree(Path(CONFIG) / "stories", tmp_path / "only" / "stories")
+    only, state = str(tmp_path / "only"), tmp_path / "state"
+    result = invoke(ITEMS, "--config", only, "--labels", LABELS, state=state)
+    assert result.exit_code == 0, result.output
+    assert "6 items, 2 relevant to mini" in result.output
+    explained = CliRunner().invoke(cli, ["explain", "--config", only, "--state", str(state),
+                                         "--text", "John Kirby said North Korean troops are in Russia."])
+    assert explained.exit_code == 0, explained.output
+    assert "mini" in explained.output
+    checked = CliRunner().invoke(cli, ["validate", "--config", only, "--state", str(state)])
+    assert checked.exit_code == 2 and "monitor.toml: file not found" in checked.output
+
+
 def test_compare_shows_what_an_edit_changes() -> None:
     result = invoke(ITEMS, "--config", WIDER, "--compare", CONFIG)
     assert result.exit_code == 0, result.output
