@@ -86,6 +86,8 @@ _HEAD_BEFORE = re.compile(
 _HEAD_OF = {h: g for g, (_, heads, _) in _PREDICATES.items() for h in heads}
 _SUFFIX = re.compile(r"(?:[IVX]{1,4}|Jr\.?|Sr\.?)")  # regnal numbers and suffixes: no surname
 _AUX = r"(?:are|were|is|was|have\s+been|has\s+been|had\s+been|been|still|remain|remained|reportedly|now|also)"
+# endings of English adjectives, seldom of a topic noun ("possible", "dangerous", "useless")
+_ADJECTIVE_END = re.compile(r"(?:[ai]ble|ous|ful|less)$")
 _NOT_NOUNS = frozenset(
     "of in on at to from for and or but the a an are were is was have has had been be by with as that which "
     "who percent per cent years year months month days day weeks week hours hour km miles kilometres times "
@@ -343,7 +345,8 @@ def draft(story_id: str, article: str | None) -> str:
 def _topic_words(text: str) -> set[str]:
     """Lower-case words of the title the article uses again ("floods"): what the story is about."""
     title = text.split(". ", 1)[0]
-    words = {w for w in re.findall(r"\b[a-z][a-z-]{3,}\b", title) if w not in _STOP and w not in _NOT_NOUNS}
+    words = {w for w in re.findall(r"\b[a-z][a-z-]{3,}\b", title)
+             if w not in _STOP and w not in _NOT_NOUNS and not _ADJECTIVE_END.search(w)}
     return {w for w in words if len(re.findall(rf"\b{re.escape(w)}\b", text)) >= 2}
 
 

@@ -163,3 +163,16 @@ def test_the_draft_names_an_institution_with_its_owners_possessive():
     names = {a["name"] for a in story["actors"]}
     assert "Peru's Foreign Ministry" in names and "Foreign Ministry" not in names
     assert [s["actor"] for s in story["known"]["statements"]] == ["peru_foreign_ministry"]
+
+
+def test_the_drafts_topic_words_are_nouns_not_the_titles_adjectives():
+    """Invented article: "possible" and "dangerous" recur, as "strike" does, but say nothing of the topic."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("strike", (
+        "Possible port strike is dangerous for exports, union says\n\n"
+        "A port strike is possible next week, the union said, and a dangerous one for exports.\n"
+        "Talks to avert the strike failed on Monday.\n")))
+    (what,) = [c for c in story["concepts"] if c["id"] == "what"]
+    assert "strike" in what["terms"]
+    assert not {"possible", "dangerous"} & set(what["terms"])
