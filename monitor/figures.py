@@ -24,10 +24,11 @@ Kind keys (all optional but `id` and `description`)
 
 How the clause ties a number to a kind (each figure's `rule` names the tie, for `explain`:
 "verb after “killed” -> toll (cumulative)")
-    head            HEAD [in/of/from ... ] LINK [qualifier] N: "death toll rises to 158",
-                    "toll tops 200" (tops/passes/surpasses/exceeds/crossed/past: "more than";
-                    nears/approaches: "about"), "raised the death toll to 205", "a death toll of
-                    158", "rose from 150 to 158" (158), "the number of missing stands at 89";
+    head            HEAD [in/of/from/since ... (two phrases at most)] LINK [qualifier] N:
+                    "death toll rises to 158", "toll tops 200" (tops/passes/surpasses/exceeds/
+                    crossed/past: "more than"; nears/approaches: "about"), "raised the death toll
+                    to 205", "a death toll of 158", "rose from 150 to 158" and "rose by 8 to 158"
+                    (158), "the number of missing stands at 89";
                     one of the kind's verbs before a verb of rising is a head too ("flood
                     deaths rise to 211")
     noun is a verb  N VERB-NOUN: "158 deaths", "1,000 casualties"
@@ -80,7 +81,8 @@ Numbers
                a dozen (12) · a couple thousand (2,000, "about") · a couple of hundred (200)
     range      10,000-12,000 · 10,000 to 12,000 · between 10,000 and 12,000 (value = low end,
                `high` = high end); "10-12k" applies the multiplier to both ends; "from 150 to
-               158" is 158
+               158", "(rose) by 8 to 158" are 158, down as well as up; "rose by 8" alone is no
+               number (a difference)
     qualifier  about/around/approximately/roughly/some/nearly/almost/an estimated -> "about";
                at least/no fewer than/a minimum of -> "at least"; up to/as many as/at most/
                no more than -> "up to"; more than/over/in excess of/upwards of -> "more than";
@@ -151,8 +153,8 @@ _MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug
 _DATE_BEFORE = re.compile(rf"\b(?:{_MONTHS})\.?\s+$", re.I)
 _DATE_AFTER = re.compile(rf"^\s*(?:st|nd|rd|th)?\s*(?:of\s+)?(?:{_MONTHS})\b", re.I)
 _AGE_AFTER = re.compile(r"^\s*-?\s*(?:years?|yrs?)[\s-]*old|^\s*-?\s*year\b|^\s*-?\s*(?:%|percent|per\s+cent)", re.I)
-_CLAUSE_SPLIT = re.compile(
-    r"[;,()]|\s[—–-]\s|:\s|\s(?:and|but|while|whereas)\s+(?=(?:most|some|many|all|others?|they|the|a|an|about|"
+_CLAUSE_SPLIT = re.compile(  # a comma between digits groups them ("2,350"): no clause ends there
+    r"[;()]|(?<!\d),|,(?!\d{3}(?!\d))|\s[—–-]\s|:\s|\s(?:and|but|while|whereas)\s+(?=(?:most|some|many|all|others?|they|the|a|an|about|"
     r"around|at|up|over|more|\d))", re.I
 )
 _FUNCTION_WORD = re.compile(
@@ -164,6 +166,14 @@ _AMONG = re.compile(
     r"(?:\s+(?:and\s+)?[\w’'-]+){0,6}?\s+(?:(?:were|was|are|is)\s+)?among\s+(?:those|the\s+(?:dead|victims|"
     r"casualties|fatalities|injured|wounded|missing|killed))\b", re.I)
 _PART_OF = re.compile(r"\b(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
+
+
+# a number after these is a change ("rose by 50") or, before "to N", where a change started from
+_CHANGE_VERBS = (r"(?:ris(?:e|es|en|ing)|rose|increas(?:e|es|ed|ing)|gr(?:ew|ow|ows|own|owing)|jump(?:s|ed|ing)?|"
+                 r"climb(?:s|ed|ing)?|soar(?:s|ed|ing)?|f(?:all|alls|ell|allen|alling)|drop(?:s|ped|ping)?|"
+                 r"decreas(?:e|es|ed|ing)|declin(?:e|es|ed|ing)|up|down)")
+_CHANGE_BY = re.compile(rf"\b{_CHANGE_VERBS}\s+by\s+(?:(?:about|around|roughly|some|nearly|almost|at\s+least|more\s+than|over)\s+)?$", re.I)
+_CHANGE_TO = re.compile(rf"\bfrom\s+$|\b{_CHANGE_VERBS}\s+by\s+$", re.I)
 
 
 @dataclass(frozen=True)
@@ -187,23 +197,26 @@ def numbers(sent: str) -> list[_Num]:
             scaled = low * _mult_of(high_txt)
             if scaled < high:
                 low = scaled
+        before, after = sent[: m.start()], sent[m.end() :]
+        start, changed_to = m.start(), False
+        if high is not None and _CHANGE_TO.search(before) and re.search(r"\sto\s", m.group(0)):
+            changed_to = True
+            # "rose from 150 to 158", "rose by 50 to 2,412", "fell from 12,000 to 10,000": the value is
+            # where it went; where it came from, or by how much, is no figure
+            low, high, start = high, None, m.start("high")
         if high is not None and high <= low:
-            if m.group(0).lower().lstrip().startswith("between") or high_txt is None:
-                pass
             high = None if high == low else high
             if high is not None and high < low:
                 continue
-        before, after = sent[: m.start()], sent[m.end() :]
         if _DATE_BEFORE.search(before) or _DATE_AFTER.match(after) or _AGE_AFTER.match(after):
             continue
         if re.fullmatch(r"(?:19|20)\d\d", low_txt.strip()):
             continue
         if re.search(r"[$£€#]\s*$", before):
             continue
+        if not changed_to and high is None and _CHANGE_BY.search(before):
+            continue  # "the toll rose by 50": a difference, not a count
         qual = next((q for q, r in _QUAL_RE if r.search(before)), "exact")
-        start = m.start()
-        if high is not None and re.search(r"\bfrom\s+$", before, re.I) and re.search(r"\sto\s", m.group(0)):
-            low, high, start = high, None, m.start("high")  # "rose from 150 to 158": the value is 158
         if re.match(_COUPLE, low_txt, re.I) and qual == "exact":
             qual = "about"
         out.append(_Num(low, high, start, m.end(), qual))
@@ -439,12 +452,16 @@ _RISE = (r"(?:(?:has|have|had)\s+)?(?:r[io]se[ns]?|risen|climb(?:s|ed)?|jump(?:s
          r"stand(?:s)?\s+at|stood\s+at)\b")
 _LINK = (
     r"(?:(?:has|have|had)\s+)?(?:now\s+|already\s+|reportedly\s+)?"
-    r"(?:[a-z]+\s+from\s+[\d,.]+(?:\s+(?:thousand|million))?\s+to|r[io]se[ns]?\s+to|risen\s+to|climb(?:s|ed)?\s+to|jump(?:s|ed)?\s+to|soar(?:s|ed)?\s+to|gr[eo]w(?:s|n)?\s+to|"
+    r"(?:[a-z]+\s+(?:from|by)\s+[\d,.]+(?:\s+(?:thousand|million))?\s+to|r[io]se[ns]?\s+to|risen\s+to|climb(?:s|ed)?\s+to|jump(?:s|ed)?\s+to|soar(?:s|ed)?\s+to|gr[eo]w(?:s|n)?\s+to|"
     r"increase(?:s|d)?\s+to|mount(?:s|ed)?\s+to|reach(?:es|ed)?|hit(?:s)?|stand(?:s)?\s+at|stood\s+at|"
     r"(?:is|was|were|are)(?:\s+(?:now|at|put\s+at))*|at|of|to|(?:put|estimated|set)\s+at|"
     r"top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|"
     r"near(?:s|ed)?|approach(?:es|ed)?|past)"
 )
+# up to two phrases between a head and its verb, a year allowed in them ("the death toll in
+# Lebanon since October 2023 has risen to ..."), no other number
+_HEAD_PLACE = (r"(?:\s+(?:in|of|from|among|across|for|after|near|at|on|along|inside|since)\s+"
+               r"(?:[^,;:.\d]|\b(?:19|20)\d\d\b){1,40}?){0,2}")
 _LINK_MORE = re.compile(r"\b(?:top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|past)\s*$", re.I)
 _LINK_ABOUT = re.compile(r"\b(?:near(?:s|ed)?|approach(?:es|ed)?)\s*$", re.I)
 _STRIP_QUAL = re.compile(
@@ -515,7 +532,7 @@ def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _Kind
     verb_head = rf"(?:{_alts(verbs)})(?=\s+{_RISE})" if verbs else ""
     heads_alt = "|".join(x for x in (head_terms, auto_head, verb_head) if x)
     head = re.compile(
-        rf"\b(?P<h>{heads_alt})\b(?:\s+(?:in|of|from|among|across|for|after|near|at|on|along|inside|since)\s+[^,;:.\d]{{1,40}}?)?\s+{_LINK}\s+"
+        rf"\b(?P<h>{heads_alt})\b{_HEAD_PLACE}\s+{_LINK}\s+"
         rf"(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?$", re.I) if heads_alt else None
     never = re.compile(r"(?!)")
     noun_any = re.compile(rf"\b(?:{_alts(nouns)})\b", re.I) if nouns else never

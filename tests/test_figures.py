@@ -46,6 +46,10 @@ def figs(sent: str, story: Story = FLOODS, title_subject: bool = False) -> list[
     ("Spanish flood toll passes 200 as rain eases", [("toll", 200, "more than")]),
     ("Rescuers in Valencia raised the death toll to 205 on Friday.", [("toll", 205, "exact")]),
     ("The death toll in Spain rose from 150 to 158.", [("toll", 158, "exact")]),
+    ("The death toll in Spain rose by 12 to 158 on Friday.", [("toll", 158, "exact")]),  # 12: by how much
+    ("The death toll in Spain rose by 12 on Friday.", []),  # a difference, not a count
+    ("The death toll in Valencia since October 2024 has risen to 217.", [("toll", 217, "exact")]),
+    ("The number of soldiers in Valencia fell from 8,500 to 7,000.", [("troops", 7000, "exact")]),  # down too
     ("Spain's floods have left a death toll of 211.", [("toll", 211, "exact")]),
     ("In Spain, the number of missing stands at 89.", [("missing", 89, "exact")]),
     ("The number of people killed in the floods in Spain has risen to 217.", [("toll", 217, "exact")]),
@@ -113,6 +117,14 @@ def test_places_and_subjects(sent, want):
 ])
 def test_subject_after_a_lone_number_times_and_parts(sent, want):
     assert figs(sent) == want
+
+
+def test_a_change_from_a_grouped_number_keeps_its_clause():
+    """The comma of "2,350" ends no clause: a kind whose `context` sits before the change still takes it."""
+    overall = Story.model_validate({"id": "q", "title": "Quake", "figures": [
+        {"id": "toll", "description": "killed since the quake", "series": "cumulative", "nouns": PEOPLE,
+         "heads": ["death toll"], "context": ["overall"]}]})
+    assert figs("The overall death toll rose from 2,350 to 2,412 on Sunday.", overall) == [("toll", 2412, "exact")]
 
 
 def test_a_part_after_including_is_no_figure_of_its_own():
