@@ -460,7 +460,7 @@ _LINK = (
 )
 # up to two phrases between a head and its verb, a year allowed in them ("the death toll in
 # Lebanon since October 2023 has risen to ..."), no other number
-_HEAD_PLACE = (r"(?:\s+(?:in|of|from|among|across|for|after|near|at|on|along|inside|since)\s+"
+_HEAD_PLACE = (r"(?:\s+(?:in|of|from|to|into|among|across|for|after|near|at|on|along|inside|within|since)\s+"
                r"(?:[^,;:.\d]|\b(?:19|20)\d\d\b){1,40}?){0,2}")
 _LINK_MORE = re.compile(r"\b(?:top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|past)\s*$", re.I)
 _LINK_ABOUT = re.compile(r"\b(?:near(?:s|ed)?|approach(?:es|ed)?)\s*$", re.I)

@@ -49,6 +49,7 @@ def figs(sent: str, story: Story = FLOODS, title_subject: bool = False) -> list[
     ("The death toll in Spain rose by 12 to 158 on Friday.", [("toll", 158, "exact")]),  # 12: by how much
     ("The death toll in Spain rose by 12 on Friday.", []),  # a difference, not a count
     ("The death toll in Valencia since October 2024 has risen to 217.", [("toll", 217, "exact")]),
+    ("The death toll to date stands at 300, officials in Valencia said.", [("toll", 300, "exact")]),
     ("The number of soldiers in Valencia fell from 8,500 to 7,000.", [("troops", 7000, "exact")]),  # down too
     ("Spain's floods have left a death toll of 211.", [("toll", 211, "exact")]),
     ("In Spain, the number of missing stands at 89.", [("missing", 89, "exact")]),
