@@ -338,6 +338,9 @@ _CLAUSE_LEAD = re.compile(
     re.I,
 )
 _TOLD_WHOM = re.compile(r"^\s*(?:[\w’'.-]+\s+){1,4}?(?=(?:that|they|he|she|it|we|I|there|North|South)\b)")
+# a quotation that ends just before the speaker: '"We will respond," Yoon said of ...' (the quote
+# is the statement; what follows the verb is its topic)
+_QUOTE_BEFORE = re.compile(r"[,.!?…][\"”’]\s*$")
 _TRAILING = re.compile(rf"^(?:\s*(?:{_AUX}|today|yesterday))*\s*[.!?…]*\s*$", re.I)
 _ACCORDING = re.compile(r"\baccording\s+to\s+(?:an?\s+|the\s+)?(?:[\w\-’']+\s+){0,3}$", re.I)
 _QUOTES = re.compile(r"“([^”]{3,}?)”|\"([^\"]{3,}?)\"|‘([^‘’]{3,}?)’(?![a-z])|(?<![\w])'([^']{3,}?)'(?![\w])")
@@ -451,7 +454,7 @@ def _forward(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribut
     # "CLAUSE, ACTOR said ...": the longer side is the statement ("Amid the conflict, the military
     # says it has ..." is a forward statement after an opening phrase)
     trailing = (bool(re.search(r",[\"”’']?\s*(?:the\s+)?$", head, re.I)) and len(head.split()) >= 3
-                and len(head.split()) > len(clause.split()))
+                and len(head.split()) > len(clause.split())) or bool(_QUOTE_BEFORE.search(head))
     rule = f"forward: ACTOR {v.group(0)} CLAUSE"
     if trailing or _TRAILING.match(after) or len(clause.split()) < 2:
         clause = re.sub(r"(?:the\s+)?$", "", head, flags=re.I).strip(" ,;:—–-")  # CLAUSE, ACTOR VERB.
@@ -477,10 +480,12 @@ def _inverted(sent: str, ments: list[Mention], v: re.Match[str]) -> list[Attribu
     """CLAUSE, VERB ACTOR ("..., says South Korea", "..., said Kirby")."""
     if not re.search(r"[,:][\"”’']?\s*$", sent[: v.start()]) or _PASSIVE.match(sent, v.start()):
         return []
+    quoted = bool(_QUOTE_BEFORE.search(sent[: v.start()]))  # a quote's speaker may be followed by more
     for m in ments:
         if m.start >= v.end() and re.fullmatch(r"\s+(?:the\s+)?(?:[\w\-.’']+\s+){0,4}", sent[v.end() : m.start], re.I):
             rest = sent[m.end :]
-            if re.match(r"^(?:['’]s\s+[\w\s]{0,30})?\s*[,.;!?]?\s*(?:\w+\s*){0,3}[.!?…]?\s*$", rest):
+            if re.match(r"^(?:['’]s\s+[\w\s]{0,30})?\s*[,.;!?]?\s*(?:\w+\s*){0,3}[.!?…]?\s*$", rest) or (
+                    quoted and re.match(r"^\s*(?:,[^\"“”]*)?[.!?…]?\s*$", rest)):  # '"...," said Yoon, speaking of ...
                 clause = sent[: v.start()].strip(" ,;:—–-")
                 return [Attribution(m.actor, _text(sent, clause), v.group(0), m.person, v.start(),
                                     f"inverted: CLAUSE, {v.group(0)} ACTOR")]

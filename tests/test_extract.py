@@ -116,6 +116,17 @@ def test_quote_first_then_speaker():
     assert st[0].text.startswith("“North Korean units could move west soon")
 
 
+@pytest.mark.parametrize("text", [
+    "“We will respond,” Kirby said of the North Korean troops sent to Russia.",  # "of ...": the topic, longer
+    "“We will respond,” Kirby told reporters on Monday about the North Korean troops in Russia.",
+    "“We will respond,” said Kirby, speaking of the North Korean troops in Russia.",  # inverted, then more
+])
+def test_a_quote_before_its_speaker_is_the_statement_whatever_follows_the_verb(text):
+    st, _ = run("", text)
+    assert [s.actor for s in st] == ["kirby"]
+    assert st[0].text.startswith("“We will respond")
+
+
 def test_inverted_headline_says_actor():
     st, _ = run("North Korea moves more soldiers east, says NIS")
     assert [s.actor for s in st] == ["nis"]
