@@ -104,6 +104,12 @@ Measures (kinds with `measures`: killed / wounded / captured / casualties)
     wounded". Not when it has a noun of its own ("12 wounded civilians") or repeats a measure
     ("..., and 12 killed in a strike": another event).
 
+An addition: the sentence's first number after "another", "a further", "an additional" or
+before "more", "additional", "extra" ("another 1,500 troops", "5,000 more soldiers") adds to a
+level or a total: its figure gets the measure "added" (novelty keeps it apart, as a per-event
+count). After an earlier number the same word starts a group of its own ("12 killed and
+another 30 wounded").
+
 Why patterns and not a parser: spaCy 3.8 with the only en_core_web_sm on PyPI (a third-party
 re-upload; the official model installs from GitHub releases only) costs a 347 MB environment,
 2.1 s to import and load and 11 ms per item on this machine, and on the shapes above attached 8
@@ -117,7 +123,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .models import Figure
+from .models import ADDED, Figure
 from .story import FigureKind, Story
 from .terms import has_any as _has_any
 from .terms import term_re as _term_re
@@ -317,10 +323,27 @@ def figures_in(
             misses.append((sent[n.start:n.end], _why_not(masked, n, story, title_subject, attached, scope)))
         if kind is not None and tie is not None:
             qualifier = n.qualifier if n.qualifier != "exact" or not tie.rule == "head" else _head_qualifier(masked, n)
+            rule = f"{tie.rule} “{tie.words}” -> {kind.id} ({kind.series})"
+            if kind.series != "per_event" and n is nums[0] and _addition(masked, n):
+                measure = f"{measure} {ADDED}" if measure else ADDED  # its own series: see figure_series
+                rule += f", an addition (“{_addition(masked, n)}”), not the {kind.series} itself"
             out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
-                              qualifier=qualifier, source=source, measure=measure,
-                              rule=f"{tie.rule} “{tie.words}” -> {kind.id} ({kind.series})"))
+                              qualifier=qualifier, source=source, measure=measure, rule=rule))
     return out
+
+
+_ADDITION_BEFORE = re.compile(
+    r"\b(another|a\s+further|an\s+additional|further|additional)\s+(?:(?:about|around|some|roughly|nearly|"
+    r"almost|at\s+least|up\s+to|as\s+many\s+as|more\s+than|over|an\s+estimated|estimated)\s+)?$", re.I)
+_ADDITION_AFTER = re.compile(r"^\s+(more|additional|extra)\b", re.I)
+
+
+def _addition(sent: str, n: _Num) -> str | None:
+    """The word that makes the sentence's first number an addition to a level or total ("another
+    1,500 troops", "5,000 more soldiers", "a further 300"), or None. After an earlier number the
+    word starts a group of its own ("12 killed and another 30 wounded"): callers ask for the first only."""
+    m = _ADDITION_BEFORE.search(sent[: n.start]) or _ADDITION_AFTER.match(sent[n.end :])
+    return re.sub(r"\s+", " ", m.group(1).lower()) if m else None
 
 
 def _mask(sent: str, spans: tuple[tuple[int, int], ...]) -> str:

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 LARGE_BODY = 1_000_000  # bytes: a body this large is read and parsed only a few at a time (fetch, pipeline)
+ADDED = "added"  # a figure's measure when it counts an addition ("another 1,500 troops"), not a level or total
+
+
+def figure_series(series: str, measure: str | None) -> str:
+    """How a figure's values follow each other: its kind's `series`, except that additions to a
+    level or a total ("another 1,500", "5,000 more") are each news of their own, like per-event counts."""
+    return "per_event" if measure is not None and measure.endswith(ADDED) else series
 
 
 @dataclass(frozen=True)

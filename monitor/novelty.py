@@ -43,6 +43,9 @@ A kind's `series` (story config) decides what a new value means:
                  day, or a different value, is another event and news, with no "up/down from"
                  and no disagreement (other events differ, they don't disagree); its key carries
                  the day: `...:{value}@{YYYY-MM-DD}`
+An addition to a level or a total ("another 1,500 troops", figures.py gives it the measure
+"added") is a series of its own that follows the per_event rules: "another 1,500" after 10,000 is
+news ("NK troops in Russia (added): 1,500"), not a fall to 1,500, and moves no level or total.
 Disagreements (level and cumulative): a different value from another source within the kind's
 `disagree_days`, shown in the alert's title ("sources disagree") and data.
 
@@ -66,7 +69,7 @@ from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz
 
-from .models import Alert, Figure, Item, Statement
+from .models import Alert, Figure, Item, Statement, figure_series
 from .story import Story
 
 SAME_STATEMENT = 72.0
@@ -241,7 +244,7 @@ def decide(ledger: Ledger, story: Story, item: Item, statements: list[Statement]
         new.append(alert)
         verdicts.append((st, f"new: alert {alert.key}"))
     for fig in figures:
-        series = series_of(story, fig.kind)
+        series = series_of(story, fig.kind, fig.measure)
         seen_fig = ledger.same_figure(fig, series, when)
         if seen_fig is not None:
             verdicts.append((fig, seen_key(seen_fig.key)))
@@ -294,10 +297,10 @@ def _same_figure(seen: SeenFigure, fig: Figure) -> bool:
     return False
 
 
-def series_of(story: Story, kind: str) -> str:
-    """The kind's `series`: "level" (default), "cumulative" or "per_event"."""
+def series_of(story: Story, kind: str, measure: str | None = None) -> str:
+    """The kind's `series`: "level" (default), "cumulative" or "per_event"; an addition's is per_event."""
     conf = next((k for k in story.figures if k.id == kind), None)
-    return conf.series if conf is not None else "level"
+    return figure_series(conf.series if conf is not None else "level", measure)
 
 
 def _below(fig: Figure, top: SeenFigure | None) -> bool:
@@ -384,7 +387,7 @@ def figure_alert(story: Story, item: Item, fig: Figure, ledger: Ledger) -> Alert
     label = (kind.label or kind.description) if kind else fig.kind
     days = kind.disagree_days if kind else 3.0
     source = outlet(item)
-    series = kind.series if kind else "level"
+    series = figure_series(kind.series if kind else "level", fig.measure)
     seen = ledger.series(fig)
     # a cumulative total moves on from the highest value seen; a level from the last one; each
     # per-event count stands alone (no previous value, no disagreement: other events differ)

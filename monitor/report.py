@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from .models import figure_series
 from .parse import strip_controls
 from .story import Story
 from .store import Store
@@ -261,7 +262,7 @@ def charts(events: Iterable[dict], story: Story) -> list[Chart]:
         label = (conf.label or conf.description) if conf else kind
         chart = Chart(f"{kind}-{measure}" if measure else kind, label + (f" ({measure})" if measure else ""),
                       sorted(by_kind[(kind, measure)], key=lambda p: (p.when, p.value)),
-                      series=conf.series if conf else "level")
+                      series=figure_series(conf.series if conf else "level", measure or None))
         _layout(chart, min(every), max(every))  # one time axis for every chart of the story
         out.append(chart)
     return out

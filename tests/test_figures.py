@@ -257,6 +257,31 @@ def test_a_level_reports_every_new_value_up_or_down():
     assert got == ["Count: 10,000", "Count: 8,000, down from 10,000 (Oct 30)"]
 
 
+@pytest.mark.parametrize("sent, word", [
+    ("Spain sent another 1,500 soldiers to Valencia.", "another"),
+    ("A further 300 soldiers were sent to Valencia on Monday.", "a further"),
+    ("Spain sent 2,000 more soldiers to Valencia.", "more"),
+])
+def test_an_addition_to_a_level_or_total_is_a_series_of_its_own(sent, word):
+    (f,) = figures_in(sent, FLOODS, None)
+    assert (f.kind, f.measure) == ("troops", "added") and f"an addition (“{word}”)" in f.rule
+
+
+def test_another_after_a_first_number_starts_a_group_not_an_addition():
+    got = figures_in("Floods in Spain killed 12 people and another 30 were injured.", FLOODS, None)
+    assert [(f.kind, f.value, f.measure) for f in got] == [("toll", 12, None), ("injured", 30, None)]
+
+
+def test_an_addition_is_news_of_its_own_and_moves_no_level():
+    """'another 1,500' after 10,000 is no fall to 1,500; the next level is compared with 10,000;
+    another 1,500 days later is another addition (an addition is news per event, as per_event)."""
+    story = series_story("level")
+    added = Figure(kind="k", value=1500, sentence="another 1,500 people", measure="added")
+    got = alerts(story, [(0, fig(10000)), (5, added), (6, added), (100, fig(11500)), (120, added)])
+    assert got == ["Count: 10,000", "Count (added): 1,500", "Count: 11,500, up from 10,000 (Oct 30)",
+                   "Count (added): 1,500"]
+
+
 def test_a_per_event_count_is_news_per_event_and_once_per_event():
     story = series_story("per_event")
     got = alerts(story, [(0, fig(3)), (2, fig(3)), (5, fig(12)), (72, fig(3))])
