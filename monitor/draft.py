@@ -16,7 +16,8 @@ plain rules and with the extractor itself; nothing here knows any story.
                  word that reports something ("The Kremlin dismissed ...") is one too
     speakers     a place (named after in/to/from/..., or the country of a nationality adjective
                  in the article) or a dotted abbreviation ("U.S.") that reports something: a
-                 [[speakers]] entry ("U.S. government"), not an actor
+                 [[speakers]] entry ("U.S. government"), not an actor; so is a body without a
+                 name of its own that reports something ("Regional authorities said ...")
     figure kinds a number followed by [capitalised words] and a noun ("1,500 North Korean
                  soldiers"): the words are the kind's subjects, the noun its noun; a number whose
                  own predicate counts an event ("95 people killed", "89 missing", "floods kill 95")
@@ -64,6 +65,14 @@ _INSTITUTION = frozenset(
     "intelligence bank commission corps directorate authority authorities guard navy military "
     "administration embassy cabinet senate congress".split()
 )
+# a body that speaks without a name of its own: "Regional authorities said", "the Spanish government
+# said", "rescuers say" (a speaker of the draft when the extractor finds it speaking in the article)
+_BODY_QUALIFIERS = frozenset("regional local state federal city provincial municipal emergency health military "
+                             "government".split())  # "Regional" opening a sentence is no actor's name
+_COLLECTIVE = re.compile(
+    r"(?:^|(?<=[.!?]\s)|(?<=\bthe\s)|(?<=\bThe\s))((?:[A-Z][\w’'-]+\s+)?(?:(?:"
+    + "|".join(f"[{w[0].upper()}{w[0]}]{w[1:]}" for w in sorted(_BODY_QUALIFIERS)) +
+    r")\s+)?(?:authorities|officials|government|emergency\s+services|rescuers|police))\b")
 _DIRECTION = frozenset("north south east west northern southern eastern western".split())
 _PLACE_PREPS = frozenset("in into to from near at across inside towards toward within outside".split())
 _PARTICLES = frozenset("al el bin ibn de da di du van von la le del der".split())
@@ -312,7 +321,7 @@ def draft(story_id: str, article: str | None) -> str:
             if len(owners) == 1:
                 parts.setdefault(owners[0], set()).add(n.text)
                 n.kind = "part"
-    actors = _actors(text, persons, parts, names)
+    actors = [a for a in _actors(text, persons, parts, names) if a["name"].lower() not in _BODY_QUALIFIERS]
     speakers: list[dict] = []
     for n in names.values():  # one speaker per place, "U.S." and "US" one
         if n.kind == "place" and re.fullmatch(r"(?:[A-Z]\.){2,}|[A-Z][\w’'-]+", n.text):
@@ -321,6 +330,10 @@ def draft(story_id: str, article: str | None) -> str:
                 same["aliases"].append(n.text)
             else:
                 speakers.append({"name": f"{n.text} government", "aliases": [n.text], "key": n.text.replace(".", "")})
+    for phrase in dict.fromkeys(m.group(1) for m in _COLLECTIVE.finditer(text)):  # "Regional authorities said"
+        name = phrase[0].upper() + phrase[1:]
+        if not any(name.lower() == a.lower() for sp in speakers for a in sp["aliases"]):
+            speakers.append({"name": name, "aliases": sorted({name, phrase}), "key": name})
     speakers = [{"name": sp["name"], "aliases": sp["aliases"]} for sp in speakers]
     provisional = _story(story_id, title, actors, speakers, kinds, [], [])
     item = Item(feed_url="", id="draft", title=title, text=body, link=None, published=None)

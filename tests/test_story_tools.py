@@ -176,3 +176,19 @@ def test_the_drafts_topic_words_are_nouns_not_the_titles_adjectives():
     (what,) = [c for c in story["concepts"] if c["id"] == "what"]
     assert "strike" in what["terms"]
     assert not {"possible", "dangerous"} & set(what["terms"])
+
+
+def test_the_draft_makes_a_speaker_of_a_body_without_a_name():
+    """Invented article: "Local authorities said ..." is a speaker's statement (and its figure's
+    source); "Local" opening the sentence is no actor."""
+    from monitor.draft import draft
+
+    story = tomllib.loads(draft("quake", (
+        "Earthquake in Atlantis: toll climbs\n\n"
+        "Local authorities said at least 120 people were killed in the earthquake in Atlantis.\n"
+        "Prime Minister Sara Okafor said homes would be rebuilt.\n")))
+    assert [s["name"] for s in story["speakers"]] == ["Local authorities"]
+    assert "Local" not in {a["name"] for a in story["actors"]}
+    assert {"actor": "other:Local authorities", "text": "at least 120 people were killed in the earthquake in Atlantis"} \
+        in story["known"]["statements"]
+    assert [f.get("source") for f in story["known"]["figures"]] == ["other:Local authorities"]
