@@ -385,6 +385,8 @@ class Service:
                  len(new.feeds), len(new.stories), len(new.notify.targets))
         for note in new.notes:
             log.warning("config note: %s", note)
+        for line in new.warnings:  # settings that can never apply, as `monitor validate` warns
+            log.warning("config warning: %s", line)
         if not new.notify.targets:
             log.warning("no notification targets: alerts are stored but sent nowhere")
 

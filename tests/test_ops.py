@@ -385,6 +385,30 @@ def test_reload_applies_workers(tmp_path, feed_server, monkeypatch):
         svc.store.close()
 
 
+def test_a_reload_logs_the_settings_that_can_never_apply(tmp_path, monkeypatch, caplog):
+    """An edit adopted while running says what `monitor validate` would warn about (here a
+    look-alike that is also the actor's alias): the operator who edited the file sees it in the log."""
+    import logging
+
+    from monitor import config, service
+
+    monkeypatch.setattr(service, "CONFIG_CHECK_EVERY", 0.2)
+    cdir = make_config(tmp_path, [])
+    svc = service.Service(config.load(cdir, tmp_path / "state"), str(cdir), str(tmp_path / "state"))
+    caplog.set_level(logging.INFO, logger="monitor")
+    svc.start()
+    try:
+        story = cdir / "stories" / "test.toml"
+        tmp = story.with_suffix(".tmp")
+        tmp.write_text(MINI_STORY + 'lookalikes = ["Kirby"]\n')
+        tmp.replace(story)
+        wait_for(lambda: "config reloaded" in caplog.text, 10, "the edit to be adopted")
+        assert "config warning: " in caplog.text and "lookalikes[0]: 'Kirby' is also one of the actor's names" in caplog.text
+    finally:
+        svc.stop()
+        svc.store.close()
+
+
 # ---------------------------------------------------------------- 19. the container as documented
 
 
