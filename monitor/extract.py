@@ -640,7 +640,9 @@ def extract(item: Item, match: Match, story: Story, *, every_sentence: bool = Fa
     statements: list[Statement] = []
     figures: dict[tuple[str, int, str | None], Figure] = {}
     title_on_story = _on_story(item.title, story)
-    title_subject = _has_any(item.title, (t for k in story.figures for t in k.subjects))
+    subjects = [t for k in story.figures for t in k.subjects]
+    others = [t for k in story.figures for t in k.other_subjects]
+    title_subject = _has_any(item.title, subjects)
     earlier: list[str] = []
     for field, text in (("title", item.title), ("text", item.text)):
         ments = mentions(text, field, match, story)
@@ -656,7 +658,11 @@ def extract(item: Item, match: Match, story: Story, *, every_sentence: bool = Fa
                 statements += _statements(s.text, atts, story, statements)
             source = atts[0].actor if atts else None
             said = {a.actor for a in atts}
-            skip = tuple((m.start, m.end) for m in (*local, *(m for m in local_sp if m.actor in said)))
+            # a mention's nation names a speaker, not the counted ("South Korea's spy agency said"),
+            # unless the mention is one of the figures' subjects ("North Korea's leader sent ...")
+            skip = tuple((m.start, m.end) for m in (*local, *(m for m in local_sp if m.actor in said))
+                         if not (_has_any(s.text[m.start:m.end], subjects)
+                                 and not _has_any(s.text[m.start:m.end], others)))
             left: list[tuple[str, str]] | None = [] if misses is not None else None
             for f in figures_in(s.text, story, source, title_subject, skip, left):
                 key = (f.kind, f.value, f.measure)

@@ -297,6 +297,18 @@ def test_nation_of_the_speaker_does_not_rule_a_figure_out():
     assert [(x.value, x.source) for x in f] == [(1500, "nis")]
 
 
+def test_an_actor_named_for_a_subject_is_the_figures_subject():
+    """"North Korea's leader has sent ..." counts North Korean troops: the mention names a subject
+    (a mention naming none, or an other subject, stays the speaker's: see the test above)."""
+    data = make_story().model_dump()
+    data["actors"].append({"id": "kim", "name": "Kim Jong Un", "aliases": ["North Korea's leader"]})
+    story = Story.model_validate(data)
+    item = Item(feed_url="https://example.org/rss", id="1", title="Troops update", link="https://example.org/a",
+                text="North Korea's leader has sent 10,000 troops to Russia, officials said.", published=None)
+    _, f = extract(item, Match("nk", True, 90, 75), story)
+    assert [(x.kind, x.value) for x in f] == [("nk_troops_in_russia", 10000)]
+
+
 def test_subject_from_the_title():
     _, f = run("North Korea sends troops to Russia", "The first 1,500 troops arrived in Russia this week.")
     assert [x.value for x in f] == [1500]
