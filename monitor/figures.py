@@ -599,6 +599,10 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
         return True
     if tie.rule == "head" and tie.verb and _has_any(sent[tie.verb[0]:n.start], kind.subjects):
         return True  # "the number of North Korean troops in Russia has reached 12,000"
+    if tie.rule == "head" and tie.verb:  # whose head: "North Korea's troop deployment to Russia has reached ..."
+        owner = _last_nation(" ".join(sent[: tie.verb[0]].split()[-4:]), kind)
+        if owner is not None and owner[1]:
+            return True
     left, right = _clause_span(sent, n)
     while (item := _LIST_ITEM.match(sent, right)) is not None:  # "45 were killed and 70 wounded near Sidon"
         right = min([c.start() for c in _CLAUSE_SPLIT.finditer(sent, item.end())], default=len(sent))

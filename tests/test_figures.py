@@ -120,6 +120,14 @@ def test_subject_after_a_lone_number_times_and_parts(sent, want):
     assert figs(sent) == want
 
 
+@pytest.mark.parametrize("sent, want", [
+    ("Spain's death toll from the storm that also hit Portugal rose to 217.", [("toll", 217, "exact")]),  # Spain's
+    ("France's death toll from the storm rose to 12.", []),  # an other subject's head
+])
+def test_the_owner_of_a_head_is_its_subject(sent, want):
+    assert figs(sent) == want
+
+
 def test_a_change_from_a_grouped_number_keeps_its_clause():
     """The comma of "2,350" ends no clause: a kind whose `context` sits before the change still takes it."""
     overall = Story.model_validate({"id": "q", "title": "Quake", "figures": [
