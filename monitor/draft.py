@@ -70,8 +70,8 @@ _INSTITUTION = frozenset(
 _BODY_QUALIFIERS = frozenset("regional local state federal city provincial municipal emergency health military "
                              "government".split())  # "Regional" opening a sentence is no actor's name
 _COLLECTIVE = re.compile(
-    r"(?:^|(?<=[.!?]\s)|(?<=\bthe\s)|(?<=\bThe\s))((?:[A-Z][\w’'-]+\s+)?(?:(?:"
-    + "|".join(f"[{w[0].upper()}{w[0]}]{w[1:]}" for w in sorted(_BODY_QUALIFIERS)) +
+    r"(?:^|(?<=[.!?]\s)|(?<=\bthe\s)|(?<=\bThe\s))((?:[A-Z][\w’'-]+\s+)?(?:(?i:"
+    + "|".join(sorted(_BODY_QUALIFIERS)) +
     r")\s+)?(?:authorities|officials|government|emergency\s+services|rescuers|police))\b")
 _DIRECTION = frozenset("north south east west northern southern eastern western".split())
 _PLACE_PREPS = frozenset("in into to from near at across inside towards toward within outside".split())
@@ -175,7 +175,7 @@ def _role(word: str) -> bool:
 def read_names(text: str) -> dict[str, _Name]:
     """Every name in the article, by its text, classified (see the module docstring)."""
     names: dict[str, _Name] = {}
-    adjectives: set[str] = set()
+    adjectives: dict[str, None] = {}  # in the article's order: the draft is the same every run
     for run, before in name_runs(text):
         low = [w.lower() for w in run]
         if any(w in _INSTITUTION for w in low) and not (len(run) == 1 and _adjective(run[0])):
@@ -187,7 +187,7 @@ def read_names(text: str) -> dict[str, _Name]:
         if not run:
             continue
         if all(_adjective(w) or w.lower() in _DIRECTION for w in run):  # "North Korean"
-            adjectives.add(" ".join(run))
+            adjectives[" ".join(run)] = None
             continue
         # a title: role words ("Secretary-General" too) and adjectives before the name, which ends the run
         # (an adjective leaves a name of two words: "Israeli Benjamin Netanyahu", but "Juan Perez", "Ali Khamenei")

@@ -3,6 +3,7 @@ figures, as a user runs them (real child processes, a real feed on 127.0.0.1, a 
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -192,3 +193,17 @@ def test_the_draft_makes_a_speaker_of_a_body_without_a_name():
     assert {"actor": "other:Local authorities", "text": "at least 120 people were killed in the earthquake in Atlantis"} \
         in story["known"]["statements"]
     assert [f.get("source") for f in story["known"]["figures"]] == ["other:Local authorities"]
+
+
+def test_the_draft_is_the_same_whatever_the_hash_seed(tmp_path):
+    """The same article gives the same file on every run (no set order leaks into it)."""
+    import subprocess
+    import sys
+
+    article = ("Peru floods: toll rises\n\nPeruvian, Chilean, Bolivian and Ecuadorian officials said 40 people died.\n"
+               "Brazilian and Argentine teams arrived in Lima on Monday.\n")
+    (tmp_path / "a.txt").write_text(article)
+    code = f"from monitor.draft import draft; print(draft('p', open({str(tmp_path / 'a.txt')!r}).read()))"
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(outs) == 1
