@@ -77,12 +77,8 @@ class Fetcher:
         self.thread = threading.Thread(target=self.loop.run_forever, name="fetch-loop", daemon=True)
         self.thread.start()
         self.session = self._call(self._make_session(user_agent, max_connections))
-        self.large_slots = self._call(self._semaphore(LARGE_AT_ONCE))
+        self.large_slots = asyncio.Semaphore(LARGE_AT_ONCE)  # used on self.loop only (bound at first use)
         self.large_held = self.large_peak = 0  # large bodies held now, and the most held at once
-
-    @staticmethod
-    async def _semaphore(n: int) -> asyncio.Semaphore:
-        return asyncio.Semaphore(n)  # made on the loop that uses it
 
     async def _make_session(self, user_agent: str, max_connections: int) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(

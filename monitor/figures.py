@@ -174,11 +174,13 @@ _AMONG = re.compile(
 _PART_OF = re.compile(r"\b(?:including|among\s+them|of\s+whom|of\s+which)\s+(?:some\s+|about\s+|around\s+)?$", re.I)
 
 
+_ADDITION = r"another|a\s+further|an\s+additional|further|additional"  # "another 1,500 troops"
 # a number after these is a change ("rose by 50") or, before "to N", where a change started from
 _CHANGE_VERBS = (r"(?:ris(?:e|es|en|ing)|rose|increas(?:e|es|ed|ing)|gr(?:ew|ow|ows|own|owing)|jump(?:s|ed|ing)?|"
                  r"climb(?:s|ed|ing)?|soar(?:s|ed|ing)?|f(?:all|alls|ell|allen|alling)|drop(?:s|ped|ping)?|"
                  r"decreas(?:e|es|ed|ing)|declin(?:e|es|ed|ing)|up|down)")
-_CHANGE_BY = re.compile(rf"\b{_CHANGE_VERBS}\s+by\s+(?:(?:about|around|roughly|some|nearly|almost|at\s+least|more\s+than|over)\s+)?$", re.I)
+_QUALIFIER = "|".join(p for _, p in _QUALIFIERS)
+_CHANGE_BY = re.compile(rf"\b{_CHANGE_VERBS}\s+by\s+(?:(?:{_QUALIFIER})\s+)?$", re.I)
 _CHANGE_TO = re.compile(rf"\bfrom\s+$|\b{_CHANGE_VERBS}\s+by\s+$", re.I)
 
 
@@ -324,17 +326,16 @@ def figures_in(
         if kind is not None and tie is not None:
             qualifier = n.qualifier if n.qualifier != "exact" or not tie.rule == "head" else _head_qualifier(masked, n)
             rule = f"{tie.rule} “{tie.words}” -> {kind.id} ({kind.series})"
-            if kind.series != "per_event" and n is nums[0] and _addition(masked, n):
+            added = _addition(masked, n) if kind.series != "per_event" and n is nums[0] else None
+            if added:
                 measure = f"{measure} {ADDED}" if measure else ADDED  # its own series: see figure_series
-                rule += f", an addition (“{_addition(masked, n)}”), not the {kind.series} itself"
+                rule += f", an addition (“{added}”), not the {kind.series} itself"
             out.append(Figure(kind=kind.id, value=n.value, sentence=sent, high=n.high,
                               qualifier=qualifier, source=source, measure=measure, rule=rule))
     return out
 
 
-_ADDITION_BEFORE = re.compile(
-    r"\b(another|a\s+further|an\s+additional|further|additional)\s+(?:(?:about|around|some|roughly|nearly|"
-    r"almost|at\s+least|up\s+to|as\s+many\s+as|more\s+than|over|an\s+estimated|estimated)\s+)?$", re.I)
+_ADDITION_BEFORE = re.compile(rf"\b({_ADDITION})\s+(?:(?:{_QUALIFIER})\s+)?$", re.I)
 _ADDITION_AFTER = re.compile(r"^\s+(more|additional|extra)\b", re.I)
 
 
@@ -487,9 +488,7 @@ _HEAD_PLACE = (r"(?:\s+(?:in|of|from|to|into|among|across|for|after|near|at|on|a
                r"(?:[^,;:.\d]|\b(?:19|20)\d\d\b){1,40}?){0,2}")
 _LINK_MORE = re.compile(r"\b(?:top(?:s|ped)?|pass(?:es|ed)?|surpass(?:es|ed)?|exceed(?:s|ed)?|cross(?:es|ed)?|past)\s*$", re.I)
 _LINK_ABOUT = re.compile(r"\b(?:near(?:s|ed)?|approach(?:es|ed)?)\s*$", re.I)
-_STRIP_QUAL = re.compile(
-    r"(?:\s+(?:another|a\s+further|an\s+additional|further|additional|a\s+total\s+of|total(?:ling|ing)?|" +
-    "|".join(p for _, p in _QUALIFIERS) + r"))+\s*$", re.I)
+_STRIP_QUAL = re.compile(rf"(?:\s+(?:{_ADDITION}|a\s+total\s+of|total(?:ling|ing)?|{_QUALIFIER}))+\s*$", re.I)
 
 
 def _adjective(sent: str, end: int) -> bool:
@@ -556,7 +555,7 @@ def _compile_kind(nouns: list[str], verbs: list[str], heads: list[str]) -> _Kind
     heads_alt = "|".join(x for x in (head_terms, auto_head, verb_head) if x)
     head = re.compile(
         rf"\b(?P<h>{heads_alt})\b{_HEAD_PLACE}\s+{_LINK}\s+"
-        rf"(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?$", re.I) if heads_alt else None
+        rf"(?:(?:{_QUALIFIER})\s+)?$", re.I) if heads_alt else None
     never = re.compile(r"(?!)")
     noun_any = re.compile(rf"\b(?:{_alts(nouns)})\b", re.I) if nouns else never
     if not verbs:
@@ -629,7 +628,7 @@ def _about_subject(sent: str, n: _Num, kind: FigureKind, tie: _Tie, title_subjec
 
 # a list item after a number's clause: a place after it is the whole list's ("and 70 wounded")
 _LIST_ITEM = re.compile(
-    rf"\s*,?\s*(?:and|or)\s+(?:(?:{'|'.join(p for _, p in _QUALIFIERS)})\s+)?[\d,.]+\s+[a-z]+\b", re.I)
+    rf"\s*,?\s*(?:and|or)\s+(?:(?:{_QUALIFIER})\s+)?[\d,.]+\s+[a-z]+\b", re.I)
 _PLACE = re.compile(
     r"\b(?:in|at|near|inside|across)\s+(?:the\s+)?(?:(?:south|north|east|west|southern|northern|eastern|western|"
     r"central|south-?east(?:ern)?|south-?west(?:ern)?|north-?east(?:ern)?|north-?west(?:ern)?)\s+)?(?P<p>[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*){0,2})")

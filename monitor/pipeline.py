@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .config import Config, Feed
 from .errors import FeedError
 from .fetch import Fetcher
-from .models import Alert, FeedResult, FetchResult, Item
+from .models import LARGE_BODY, Alert, FeedResult, FetchResult, Item
 from .store import FeedState, PollWrite, StaleLedger, Store
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Pipeline:
         self.processes = processes = s.parse_processes if parse_processes is None else parse_processes
         self.pool: ProcessPoolExecutor | None = None  # started with the first body to parse
         self._pool_lock = threading.Lock()
-        self._large = threading.Semaphore(1)  # bodies over workers.LARGE are parsed one at a time
+        self._large = threading.Semaphore(1)  # bodies over models.LARGE_BODY are parsed one at a time
         # threads that hand bodies to the pool and wait; with no pool they parse themselves, and
         # holding the GIL, one thread is all that can use (a second one only adds switching)
         self._parse_executor = ThreadPoolExecutor(max(1, processes * 2), thread_name_prefix="parse")
@@ -257,7 +257,7 @@ class Pipeline:
             pool = self.pool
         # At most one large body is in a parse process at a time: memory stays bounded by one
         # large document (workers.py), however many the feeds send at once.
-        large = len(args[1]) >= workers.LARGE
+        large = len(args[1]) >= LARGE_BODY
         try:
             with self._large if large else contextlib.nullcontext():
                 out, warnings = pool.submit(workers.parse, *args).result()

@@ -13,7 +13,7 @@
 - A worker's address space is capped (RLIMIT_AS, Linux and macOS) at `memory` bytes: feedparser
   needs up to ~10x a document's size (a 9 MB description: 110 MB), so a hostile document that
   would need more fails alone with a MemoryError, reported as that feed's `parser_failed`, and
-  the worker lives on. After a large document (LARGE bytes or more; the pipeline hands a worker
+  the worker lives on. After a large document (models.LARGE_BODY bytes or more; the pipeline hands a worker
   one such at a time), `parse` hands the freed memory back to the system (glibc's malloc_trim),
   so an idle worker holds ~30 MB, not its peak. The pool starts when a poll first has a body
   to parse, never for a pass of 304s.
@@ -33,7 +33,6 @@ from . import parse as parse_mod
 from .models import LARGE_BODY
 
 PARENT_CHECK = 0.5  # seconds between two checks that the parent is alive
-LARGE = LARGE_BODY  # bytes: a body this large is parsed alone (pipeline) and trimmed after
 
 
 def process_pool(processes: int, memory: int | None = None) -> ProcessPoolExecutor:
@@ -49,7 +48,7 @@ def parse(*args: object) -> tuple[object, list]:
     try:
         return parse_mod.parse_in_worker(*args)
     finally:
-        if len(args[1]) >= LARGE:  # type: ignore[arg-type]
+        if len(args[1]) >= LARGE_BODY:  # type: ignore[arg-type]
             del args
             gc.collect()
             _trim()
